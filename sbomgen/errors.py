@@ -1,0 +1,92 @@
+"""Errors sbomgen reports to users, each with its own documented exit code.
+
+Every layer raises a subclass of :class:`SbomgenError`; the CLI prints ``str(error)`` as one
+line on stderr and exits with ``error.exit_code``.  Codes are part of the CLI contract
+(documented in the README and ``sbomgen --help``): never renumber one.
+"""
+
+from __future__ import annotations
+
+
+class SbomgenError(Exception):
+    """Base class: a problem with the user's input or environment, not a bug."""
+
+    exit_code = 1
+
+
+class InputNotFoundError(SbomgenError):
+    """The path does not exist, or ``./result`` is a dangling symlink."""
+
+    exit_code = 3
+
+
+class NotInStoreError(SbomgenError):
+    """The path exists but is not inside the Nix store directory."""
+
+    exit_code = 4
+
+
+class InvalidStorePathError(SbomgenError):
+    """The path is inside the store directory but not registered as valid in the store DB."""
+
+    exit_code = 5
+
+
+class DerivationError(SbomgenError):
+    """A ``.drv`` file is missing, unreadable or not a well-formed ATerm derivation."""
+
+    exit_code = 6
+
+
+class StoreDatabaseError(SbomgenError):
+    """The Nix store database is missing, unreadable, locked or not a Nix store DB."""
+
+    exit_code = 7
+
+
+class OutputFormatError(SbomgenError):
+    """An unknown or unsupported output format or schema version was asked for."""
+
+    exit_code = 8
+
+
+class OutputWriteError(SbomgenError):
+    """An output file could not be written."""
+
+    exit_code = 9
+
+
+class MetadataError(SbomgenError):
+    """A ``--meta`` file is unreadable or not in the ``nix-env -qa --meta --json`` shape."""
+
+    exit_code = 10
+
+
+class DocumentInvalidError(SbomgenError):
+    """A document sbomgen produced failed validation (this is a bug: please report it)."""
+
+    exit_code = 11
+
+
+class NarError(SbomgenError):
+    """A path cannot be serialised to a NAR (unsupported file type, unreadable file)."""
+
+    exit_code = 12
+
+
+#: exit code -> meaning, for ``--help`` and the README.
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "unexpected internal error",
+    2: "bad command-line usage",
+    InputNotFoundError.exit_code: "input path missing or dangling ./result symlink",
+    NotInStoreError.exit_code: "input is not inside the Nix store",
+    InvalidStorePathError.exit_code: "store path not registered (valid) in the store database",
+    DerivationError.exit_code: "missing or corrupt .drv file",
+    StoreDatabaseError.exit_code: "store database missing or unreadable",
+    OutputFormatError.exit_code: "unknown output format or schema version",
+    OutputWriteError.exit_code: "cannot write an output file",
+    MetadataError.exit_code: "bad --meta file",
+    DocumentInvalidError.exit_code: "generated document failed validation (a bug)",
+    NarError.exit_code: "cannot serialise a path to NAR",
+}
