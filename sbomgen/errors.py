@@ -14,6 +14,12 @@ class SbomgenError(Exception):
     exit_code = 1
 
 
+class UsageError(SbomgenError):
+    """Bad arguments or environment (e.g. a malformed ``SOURCE_DATE_EPOCH``); click uses 2 too."""
+
+    exit_code = 2
+
+
 class InputNotFoundError(SbomgenError):
     """The path does not exist, or ``./result`` is a dangling symlink."""
 

@@ -1,0 +1,5 @@
+"""``python -m sbomgen`` is ``sbomgen``."""
+
+from sbomgen.cli.main import main
+
+main()

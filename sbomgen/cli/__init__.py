@@ -1,0 +1,1 @@
+"""Command-line front ends (typer apps only)."""

@@ -1,0 +1,204 @@
+"""``sbomgen``: the command users type.  Typer apps only: parse, call the service, map errors.
+
+``sbomgen ./result --depth=2`` is short for ``sbomgen sbom ./result --depth=2``: when the first
+argument is not a sub-command, ``sbom`` is implied.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import nullcontext
+from enum import Enum
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from sbomgen import __version__
+from sbomgen.cli.common import run_guarded
+from sbomgen.errors import EXIT_CODES
+from sbomgen.fsutil import write_atomic
+from sbomgen.graph.model import GraphKind
+
+_EXIT_TABLE = "\n".join(f"  {code:>2}  {meaning}" for code, meaning in sorted(EXIT_CODES.items()))
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A group that runs ``sbom`` when the first argument is not a known sub-command."""
+
+    default_command = "sbom"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=DefaultCommandGroup,
+    name="sbomgen",
+    help=(
+        "Supply-chain evidence for Nix builds.\n\n"
+        "sbomgen ./result --depth=2   writes sbom.spdx.json (SPDX 2.3) and sbom.cdx.json (CycloneDX 1.6).\n\n"
+        f"Exit codes:\n\n{_EXIT_TABLE}"
+    ),
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sbomgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = None,
+) -> None:
+    """Supply-chain evidence for Nix builds."""
+
+
+class SpdxFormat(str, Enum):
+    json = "json"
+    tag_value = "tag-value"
+
+
+class CdxFormat(str, Enum):
+    json = "json"
+    xml = "xml"
+
+
+def _human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+@app.command("sbom")
+def sbom_command(
+    target: Annotated[str, typer.Argument(help="./result symlink, store path (any output), or .drv path.", show_default=False)],
+    buildtime: Annotated[bool, typer.Option("--buildtime", help="Build-time closure (derivation graph) instead of runtime references.")] = False,
+    depth: Annotated[Optional[int], typer.Option("--depth", min=0, help="Only dependencies up to N steps from the target (1 = direct).")] = None,
+    spdx_path: Annotated[Optional[str], typer.Option("--spdx", help="Write SPDX 2.3 here (.json, or .spdx/.tv for tag-value; - for stdout).")] = None,
+    cdx_path: Annotated[Optional[str], typer.Option("--cdx", help="Write CycloneDX here (.json or .xml; - for stdout).")] = None,
+    csv_path: Annotated[Optional[str], typer.Option("--csv", help="Write a CSV of the components here.")] = None,
+    spdx_format: Annotated[Optional[SpdxFormat], typer.Option("--spdx-format", help="SPDX format, when the extension does not say.")] = None,
+    cdx_format: Annotated[Optional[CdxFormat], typer.Option("--cdx-format", help="CycloneDX format, when the extension does not say.")] = None,
+    cdx_version: Annotated[str, typer.Option("--cdx-version", help="CycloneDX schema version: 1.5, 1.6 or 1.7.")] = "1.6",
+    meta: Annotated[Optional[str], typer.Option("--meta", help="nixpkgs metadata (nix-env -qa --meta --json output) to merge.")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", help="Nix store database (default: $NIX_STATE_DIR/db/db.sqlite).")] = None,
+    validate: Annotated[bool, typer.Option("--validate/--no-validate", help="Validate documents before writing (spdx-tools, official schemas).")] = True,
+    json_summary: Annotated[bool, typer.Option("--json", help="Print the summary as JSON; no progress output.")] = False,
+) -> None:
+    """Write SBOMs (SPDX 2.3, CycloneDX 1.6) of a Nix build's runtime or build-time closure.
+
+    With no --spdx/--cdx/--csv, writes sbom.spdx.json and sbom.cdx.json.
+    """
+    from sbomgen import sbom
+
+    def work() -> None:
+        started = time.perf_counter()
+        outputs = sbom.plan_outputs(
+            spdx_path=spdx_path,
+            cdx_path=cdx_path,
+            csv_path=csv_path,
+            spdx_format=spdx_format.value if spdx_format else None,
+            cdx_format=cdx_format.value if cdx_format else None,
+            cdx_version=cdx_version,
+        )
+        to_stdout = any(o.path == "-" for o in outputs)
+        err = Console(stderr=True)
+        show_progress = err.is_terminal and not json_summary
+        closure = "build-time" if buildtime else "runtime"
+        with err.status(f"Reading the {closure} closure of {target}…") if show_progress else nullcontext():
+            result = sbom.load_graph(target, buildtime=buildtime, depth=depth, meta_file=meta, db_path=db)
+        graph = result.graph
+        with err.status("Building and validating documents…") if show_progress else nullcontext():
+            rendered = sbom.render(graph, outputs, validate=validate)
+        for item in rendered:
+            write_atomic(item.spec.path, item.text)
+        elapsed = time.perf_counter() - started
+        summary = _summary(result, rendered, elapsed)
+        if json_summary:
+            (sys.stderr if to_stdout else sys.stdout).write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        elif not to_stdout:
+            _print_summary(summary)
+        elif sys.stderr.isatty():
+            _print_summary(summary, Console(stderr=True, highlight=False, soft_wrap=True))
+
+    run_guarded(work)
+
+
+def _summary(result, rendered, elapsed: float) -> dict:
+    graph = result.graph
+    components = list(graph.components.values())
+    licences: dict[str, int] = {}
+    for c in components:
+        for lic in c.licenses:
+            licences[lic.ref] = licences.get(lic.ref, 0) + 1
+    root = graph.root_component
+    return {
+        "target": root.store_path,
+        "name": root.name,
+        "version": root.version,
+        "closure": graph.kind.value,
+        "depth": graph.depth,
+        "components": len(components),
+        "sources": sum(1 for c in components if c.is_source or c.fixed_output),
+        "not_built": sum(1 for c in components if not c.valid),
+        "with_digest": sum(1 for c in components if c.digest),
+        "without_version": sorted(c.name for c in components if not c.version),
+        "nar_size": graph.total_nar_size,
+        "licenses": dict(sorted(licences.items())),
+        "meta": {"entries": result.meta_entries, "matched": result.meta_matched},
+        "outputs": [
+            {"path": r.spec.path, "kind": r.spec.kind, "format": r.spec.fmt, "version": r.spec.version, "validated": r.checks}
+            for r in rendered
+        ],
+        "seconds": round(elapsed, 3),
+    }
+
+
+def _print_summary(summary: dict, console: Console | None = None) -> None:
+    console = console or Console(highlight=False, soft_wrap=True)
+    kind = "runtime" if summary["closure"] == GraphKind.RUNTIME.value else "build-time"
+    depth = "" if summary["depth"] is None else f", depth {summary['depth']}"
+    label = f"{summary['name']} {summary['version']}".strip()
+    console.print(f"[bold]{label}[/bold]  {summary['target']}")
+    console.print(
+        f"  {summary['components']} components in the {kind} closure{depth}: "
+        f"{summary['sources']} sources, {summary['not_built']} not built, "
+        f"{summary['with_digest']} with a SHA-256 digest, {_human_size(summary['nar_size'])} in total"
+    )
+    if summary["meta"]["entries"]:
+        console.print(f"  metadata: {summary['meta']['matched']} components matched {summary['meta']['entries']} entries")
+    if summary["licenses"]:
+        top = ", ".join(f"{k} ({v})" for k, v in sorted(summary["licenses"].items(), key=lambda kv: (-kv[1], kv[0])))
+        console.print(f"  licences: {top}")
+    if summary["without_version"]:
+        console.print(f"  no version: {', '.join(summary['without_version'])}")
+    for out in summary["outputs"]:
+        what = {"spdx": "SPDX 2.3", "cyclonedx": f"CycloneDX {out['version']}", "csv": "CSV"}[out["kind"]]
+        checked = f"  (valid: {', '.join(out['validated'])})" if out["validated"] else ""
+        console.print(f"  wrote {out['path']}: {what} {out['format']}{checked}")
+    console.print(f"  done in {summary['seconds']:.2f} s")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

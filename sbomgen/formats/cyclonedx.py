@@ -1,0 +1,152 @@
+"""CycloneDX documents (1.6 by default; 1.5 and 1.7 on request), JSON or XML.
+
+Built with cyclonedx-python-lib.  The root is ``metadata.component``; every other component
+is listed once with a ``bom-ref`` equal to its store base name ``HASH-NAME`` (stable across
+runs and stores), SHA-256 digest, purl, CPE when known, licences from nixpkgs meta, the
+fixed-output URL as a ``source-distribution`` reference (with the declared hash), and Nix
+facts as ``nix:*`` properties.  ``dependencies`` carries the runtime or build-time graph.
+"""
+
+from __future__ import annotations
+
+from cyclonedx.model import (
+    ExternalReference,
+    ExternalReferenceType,
+    HashAlgorithm,
+    HashType,
+    Property,
+    XsUri,
+)
+from cyclonedx.model.bom import Bom, BomMetaData
+from cyclonedx.model.component import Component as CdxComponent
+from cyclonedx.model.component import ComponentType
+from cyclonedx.model.license import DisjunctiveLicense
+from cyclonedx.model.lifecycle import LifecyclePhase, PredefinedLifecycle
+from cyclonedx.model.tool import ToolRepository
+from cyclonedx.output import make_outputter
+from cyclonedx.schema import OutputFormat, SchemaVersion
+from packageurl import PackageURL
+
+from sbomgen.errors import OutputFormatError
+from sbomgen.formats.context import TOOL_NAME, DocumentContext
+from sbomgen.graph.model import Component, DependencyGraph, GraphKind
+
+VERSIONS = {"1.5": SchemaVersion.V1_5, "1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}
+DEFAULT_VERSION = "1.6"
+FORMATS = ("json", "xml")
+
+_HASH_ALGOS = {"sha256": HashAlgorithm.SHA_256, "sha512": HashAlgorithm.SHA_512, "sha1": HashAlgorithm.SHA_1, "md5": HashAlgorithm.MD5}
+
+
+def _properties(component: Component) -> list[Property]:
+    props = [Property(name="nix:store_path", value=component.store_path)]
+    if component.drv_path:
+        props.append(Property(name="nix:drv_path", value=component.drv_path))
+    if component.output:
+        props.append(Property(name="nix:output", value=component.output))
+        props.append(Property(name="nix:outputs", value=" ".join(component.outputs)))
+    if component.system:
+        props.append(Property(name="nix:system", value=component.system))
+    if component.nar_size is not None:
+        props.append(Property(name="nix:nar_size", value=str(component.nar_size)))
+    digest = component.digest
+    if digest:
+        props.append(Property(name="nix:digest_of", value=digest[0].value))
+    if component.drv_nar_hash_hex:
+        props.append(Property(name="nix:drv_nar_sha256", value=component.drv_nar_hash_hex))
+    if component.is_source:
+        props.append(Property(name="nix:source", value="true"))
+    if not component.valid:
+        props.append(Property(name="nix:built", value="false"))
+    fixed = component.fixed_output
+    if fixed:
+        props.append(Property(name="nix:fixed_output_mode", value=fixed.mode))
+        props.append(Property(name="nix:fixed_output_hash", value=f"{fixed.algo}:{fixed.hash_hex}"))
+    props.append(Property(name="nix:depth", value=str(component.depth)))
+    if component.meta and component.meta.attr_path:
+        props.append(Property(name="nix:attr_path", value=component.meta.attr_path))
+    return props
+
+
+def _licenses(component: Component) -> list[DisjunctiveLicense]:
+    result = []
+    for lic in component.licenses:
+        if lic.spdx_id:
+            result.append(DisjunctiveLicense(id=lic.spdx_id))
+        else:
+            result.append(DisjunctiveLicense(name=lic.name, url=XsUri(lic.url) if lic.url else None))
+    return result
+
+
+def _external_refs(component: Component) -> list[ExternalReference]:
+    refs = []
+    fixed = component.fixed_output
+    for url in component.download_urls:
+        hashes = []
+        if fixed and fixed.mode == "flat" and fixed.algo in _HASH_ALGOS:
+            hashes.append(HashType(alg=_HASH_ALGOS[fixed.algo], content=fixed.hash_hex))
+        refs.append(ExternalReference(type=ExternalReferenceType.SOURCE_DISTRIBUTION, url=XsUri(url), hashes=hashes))
+    meta = component.meta
+    if meta and meta.homepage:
+        refs.append(ExternalReference(type=ExternalReferenceType.WEBSITE, url=XsUri(meta.homepage)))
+    return refs
+
+
+def _component(component: Component, is_root: bool) -> CdxComponent:
+    digest = component.digest
+    if is_root:
+        ctype = ComponentType.APPLICATION
+    elif component.fixed_output or component.is_source:
+        ctype = ComponentType.FILE
+    else:
+        ctype = ComponentType.LIBRARY
+    meta = component.meta
+    return CdxComponent(
+        name=component.name,
+        version=component.version or None,
+        type=ctype,
+        bom_ref=component.ref,
+        purl=PackageURL.from_string(component.purl),
+        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=digest[1])] if digest else [],
+        licenses=_licenses(component),
+        cpe=meta.cpe if meta else None,
+        description=meta.description if meta else None,
+        external_references=_external_refs(component),
+        properties=_properties(component),
+    )
+
+
+def build_cyclonedx(graph: DependencyGraph, context: DocumentContext) -> Bom:
+    """The CycloneDX BOM for ``graph`` (schema version is chosen when rendering)."""
+    components = graph.sorted_components()
+    cdx = {c.store_path: _component(c, c.store_path == graph.root) for c in components}
+    tool = CdxComponent(name=TOOL_NAME, version=context.tool_version, type=ComponentType.APPLICATION)
+    phase = LifecyclePhase.BUILD if graph.kind is GraphKind.BUILDTIME else LifecyclePhase.POST_BUILD
+    bom = Bom(
+        serial_number=context.document_uuid,
+        metadata=BomMetaData(
+            tools=ToolRepository(components=[tool]),
+            component=cdx[graph.root],
+            timestamp=context.created,
+            lifecycles=[PredefinedLifecycle(phase)],
+            properties=[
+                Property(name="nix:closure", value=graph.kind.value),
+                Property(name="nix:store_dir", value=graph.store_dir),
+                *([Property(name="nix:depth_limit", value=str(graph.depth))] if graph.depth is not None else []),
+            ],
+        ),
+        components=[cdx[c.store_path] for c in components[1:]],
+    )
+    for component in components:
+        bom.register_dependency(cdx[component.store_path], [cdx[d] for d in graph.dependencies(component.store_path)])
+    return bom
+
+
+def render_cyclonedx(bom: Bom, fmt: str = "json", version: str = DEFAULT_VERSION) -> str:
+    if version not in VERSIONS:
+        raise OutputFormatError(f"unsupported CycloneDX version {version!r} (choose from: {', '.join(VERSIONS)})")
+    if fmt not in FORMATS:
+        raise OutputFormatError(f"unknown CycloneDX format {fmt!r} (choose from: {', '.join(FORMATS)})")
+    output_format = OutputFormat.JSON if fmt == "json" else OutputFormat.XML
+    text = make_outputter(bom, output_format, VERSIONS[version]).output_as_string(indent=2)
+    return text if text.endswith("\n") else text + "\n"

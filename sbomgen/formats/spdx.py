@@ -1,0 +1,192 @@
+"""SPDX 2.3 documents (JSON and tag-value), built with spdx-tools' model and validated by it.
+
+* One package per component, ``SPDXRef-`` + its ``HASH-NAME``; ``filesAnalyzed`` false.
+* ``SPDXRef-DOCUMENT DESCRIBES`` the root; runtime edges are ``A DEPENDS_ON B``; build-time
+  edges are ``B BUILD_DEPENDENCY_OF A``.
+* Checksum SHA256 = the component digest (NAR hash for built paths; see
+  :class:`~sbomgen.graph.model.DigestOf`), stated in the package comment.
+* purl as a ``PACKAGE-MANAGER`` external ref, CPE 2.3 as ``SECURITY`` when metadata has one.
+* Download location: the URL a fixed-output derivation fetches from, else NOASSERTION.
+* Declared licence from nixpkgs meta (several licences are joined with AND: nixpkgs lists the
+  licences that apply); licences SPDX does not list become ``LicenseRef-`` with their text.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+from license_expression import get_spdx_licensing
+from spdx_tools.spdx.model import (
+    Actor,
+    ActorType,
+    Checksum,
+    ChecksumAlgorithm,
+    CreationInfo,
+    Document,
+    ExternalPackageRef,
+    ExternalPackageRefCategory,
+    ExtractedLicensingInfo,
+    Package,
+    PackagePurpose,
+    Relationship,
+    RelationshipType,
+    SpdxNoAssertion,
+)
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+from spdx_tools.spdx.jsonschema.document_converter import DocumentConverter
+from spdx_tools.spdx.writer.tagvalue.tagvalue_writer import write_document_to_stream as write_tagvalue
+
+from sbomgen.errors import OutputFormatError
+from sbomgen.formats.context import DocumentContext, document_name
+from sbomgen.graph.model import Component, DependencyGraph, DigestOf, GraphKind
+
+SPDX_VERSION = "SPDX-2.3"
+FORMATS = ("json", "tag-value")
+_LICENSING = get_spdx_licensing()
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9.\-]")
+
+_DIGEST_NOTE = {
+    DigestOf.NAR: "SHA256 is of the NAR serialisation of the store path (Nix narHash)",
+    DigestOf.FIXED_OUTPUT: "SHA256 is the hash the fixed-output derivation declares (path not built here)",
+    DigestOf.DERIVATION: "SHA256 is of the NAR of the .drv (output not built; the recipe is pinned)",
+}
+
+
+def spdx_id(component: Component) -> str:
+    return "SPDXRef-" + _ID_UNSAFE.sub("-", component.ref)
+
+
+def _license_expression(component: Component):
+    licenses = component.licenses
+    if not licenses:
+        return SpdxNoAssertion()
+    return _LICENSING.parse(" AND ".join(dict.fromkeys(lic.ref for lic in licenses)))
+
+
+def _comment(component: Component) -> str:
+    lines = [f"nix store path: {component.store_path}"]
+    if component.drv_path:
+        lines.append(f"nix derivation: {component.drv_path}")
+    if component.output:
+        lines.append(f"nix output: {component.output} (outputs: {', '.join(component.outputs)})")
+    if component.is_source:
+        lines.append("nix source: added to the store, not built by a derivation")
+    if not component.valid:
+        lines.append("not built: the output is not in the store")
+    fixed = component.fixed_output
+    if fixed:
+        lines.append(f"fixed-output derivation: {fixed.mode} {fixed.algo} {fixed.hash_hex}")
+        if len(fixed.urls) > 1:
+            lines.append("mirrors: " + " ".join(fixed.urls[1:]))
+    digest = component.digest
+    if digest:
+        lines.append(_DIGEST_NOTE[digest[0]])
+    return "\n".join(lines)
+
+
+def _package(component: Component, is_root: bool) -> Package:
+    digest = component.digest
+    refs = [ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", component.purl)]
+    meta = component.meta
+    if meta and meta.cpe:
+        refs.append(ExternalPackageRef(ExternalPackageRefCategory.SECURITY, "cpe23Type", meta.cpe))
+    urls = component.download_urls
+    if is_root:
+        purpose = PackagePurpose.APPLICATION
+    elif component.fixed_output or component.is_source:
+        purpose = PackagePurpose.SOURCE
+    else:
+        purpose = None
+    return Package(
+        spdx_id=spdx_id(component),
+        name=component.name,
+        version=component.version or None,
+        file_name=urls[0].rsplit("/", 1)[-1] or None if urls else None,
+        download_location=urls[0] if urls else SpdxNoAssertion(),
+        files_analyzed=False,
+        checksums=[Checksum(ChecksumAlgorithm.SHA256, digest[1])] if digest else [],
+        homepage=meta.homepage if meta and meta.homepage else None,
+        license_concluded=SpdxNoAssertion(),
+        license_declared=_license_expression(component),
+        copyright_text=SpdxNoAssertion(),
+        summary=meta.description if meta and meta.description else None,
+        comment=_comment(component),
+        external_references=refs,
+        primary_package_purpose=purpose,
+        supplier=SpdxNoAssertion(),
+    )
+
+
+def build_spdx(graph: DependencyGraph, context: DocumentContext) -> Document:
+    """The SPDX 2.3 document for ``graph``."""
+    name = document_name(graph)
+    slug = _ID_UNSAFE.sub("-", graph.root_component.ref)
+    creation = CreationInfo(
+        spdx_version=SPDX_VERSION,
+        spdx_id="SPDXRef-DOCUMENT",
+        name=name,
+        document_namespace=f"https://spdx.org/spdxdocs/sbomgen/{slug}-{context.document_uuid}",
+        creators=[Actor(ActorType.TOOL, context.tool)],
+        created=context.created,
+        creator_comment=f"Generated by {context.tool} from the Nix store {graph.store_dir}",
+    )
+    components = graph.sorted_components()
+    ids = {c.store_path: spdx_id(c) for c in components}
+    packages = [_package(c, c.store_path == graph.root) for c in components]
+    relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, ids[graph.root])]
+    for component in components:
+        for dep in sorted(graph.dependencies(component.store_path), key=lambda p: ids[p]):
+            if graph.kind is GraphKind.RUNTIME:
+                relationships.append(Relationship(ids[component.store_path], RelationshipType.DEPENDS_ON, ids[dep]))
+            else:
+                relationships.append(
+                    Relationship(ids[dep], RelationshipType.BUILD_DEPENDENCY_OF, ids[component.store_path])
+                )
+    extracted = {}
+    for component in components:
+        for lic in component.licenses:
+            if not lic.spdx_id and lic.ref not in extracted:
+                extracted[lic.ref] = ExtractedLicensingInfo(
+                    license_id=lic.ref,
+                    extracted_text=f"{lic.name} (licence text not included; see {lic.url or 'nixpkgs meta'})",
+                    license_name=lic.name,
+                    cross_references=[lic.url] if lic.url else [],
+                )
+    return Document(
+        creation_info=creation,
+        packages=packages,
+        relationships=relationships,
+        extracted_licensing_info=[extracted[k] for k in sorted(extracted)],
+    )
+
+
+def validate_spdx(document: Document) -> list[str]:
+    """spdx-tools' full validation; an empty list means valid."""
+    return [message.validation_message for message in validate_full_spdx_document(document, SPDX_VERSION)]
+
+
+#: spdx-tools writes the enum names (PACKAGE_MANAGER); the SPDX 2.3 spec and its JSON schema
+#: spell the reference categories with a hyphen.
+_CATEGORY_SPELLING = {"PACKAGE_MANAGER": "PACKAGE-MANAGER", "PERSISTENT_ID": "PERSISTENT-ID"}
+
+
+def to_json_dict(document: Document) -> dict:
+    """The document as SPDX 2.3 JSON data, in the spelling the official schema requires."""
+    data = DocumentConverter().convert(document)
+    for package in data.get("packages", []):
+        for ref in package.get("externalRefs", []):
+            ref["referenceCategory"] = _CATEGORY_SPELLING.get(ref["referenceCategory"], ref["referenceCategory"])
+    return data
+
+
+def render_spdx(document: Document, fmt: str = "json") -> str:
+    stream = io.StringIO()
+    if fmt == "json":
+        return json.dumps(to_json_dict(document), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "tag-value":
+        write_tagvalue(document, stream, validate=False)
+    else:
+        raise OutputFormatError(f"unknown SPDX format {fmt!r} (choose from: {', '.join(FORMATS)})")
+    return stream.getvalue()

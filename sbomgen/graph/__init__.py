@@ -1,0 +1,1 @@
+"""The model (components and their dependency graph), closure walks, names, purls, metadata."""

@@ -1,0 +1,150 @@
+"""The model every document is made from: components and the graph between them.
+
+A component is one store path: one *output* of a derivation (``glibc`` ``out``, ``dev`` and
+``bin`` are three components, each with its own digest), or a plain source added to the
+store (``setup.sh``).  Components never merge outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class GraphKind(str, Enum):
+    RUNTIME = "runtime"
+    BUILDTIME = "buildtime"
+
+
+class DigestOf(str, Enum):
+    """What a component's SHA-256 digest was taken of; exported with the digest."""
+
+    NAR = "nar"
+    """SHA-256 of the path's NAR serialisation (``narHash`` in the store DB); built paths."""
+    FIXED_OUTPUT = "fixed-output"
+    """The hash a fixed-output derivation declares for a path that is not built (yet):
+    of the file for ``flat`` mode, of the NAR for ``recursive`` mode."""
+    DERIVATION = "derivation"
+    """SHA-256 of the NAR of the ``.drv``: the output is not built, so the exact build
+    recipe is what the build-time SBOM can pin."""
+
+
+@dataclass(frozen=True, slots=True)
+class FixedOutput:
+    """The declared hash of a fixed-output derivation (a source fetch) and where it comes from."""
+
+    mode: str  # "flat" | "recursive" | "text"
+    algo: str  # "sha256", ...
+    hash_hex: str
+    urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class License:
+    """A licence as nixpkgs meta gives it: an SPDX id when it has one."""
+
+    spdx_id: str | None
+    name: str
+    url: str | None = None
+    free: bool | None = None
+
+    @property
+    def ref(self) -> str:
+        """The SPDX id, or a ``LicenseRef-`` for licences SPDX does not list."""
+        if self.spdx_id:
+            return self.spdx_id
+        safe = "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in self.name)
+        return f"LicenseRef-{safe or 'unknown'}"
+
+
+@dataclass(slots=True)
+class Meta:
+    """nixpkgs metadata merged in from a ``nix-env -qa --meta --json`` file."""
+
+    attr_path: str | None = None
+    description: str | None = None
+    homepage: str | None = None
+    licenses: tuple[License, ...] = ()
+    cpe: str | None = None
+    maintainers: tuple[str, ...] = ()
+    matched_by: str | None = None  # "name" | "pname"
+
+
+@dataclass(slots=True)
+class Component:
+    store_path: str
+    name: str
+    version: str
+    output: str | None
+    """Output name (``out``, ``dev``...) for derivation outputs; None for plain sources."""
+    drv_path: str | None = None
+    outputs: tuple[str, ...] = ()
+    """All outputs of the derivation (siblings included), for reference."""
+    system: str | None = None
+    is_source: bool = False
+    """A path added to the store as a source (``inputSrcs``), not built by a derivation."""
+    valid: bool = True
+    """Registered in the store DB (built or added); False for unbuilt build-time outputs."""
+    nar_hash_hex: str | None = None
+    nar_size: int | None = None
+    drv_nar_hash_hex: str | None = None
+    fixed_output: FixedOutput | None = None
+    meta: Meta | None = None
+    depth: int = 0
+    purl: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        """A stable, store-independent identifier: the ``HASH-NAME`` base name."""
+        return self.store_path.rsplit("/", 1)[-1]
+
+    @property
+    def digest(self) -> tuple[DigestOf, str] | None:
+        """The SHA-256 (hex) this component is pinned by, and what it was taken of."""
+        if self.nar_hash_hex:
+            return DigestOf.NAR, self.nar_hash_hex
+        if self.fixed_output and self.fixed_output.algo == "sha256":
+            return DigestOf.FIXED_OUTPUT, self.fixed_output.hash_hex
+        if self.drv_nar_hash_hex:
+            return DigestOf.DERIVATION, self.drv_nar_hash_hex
+        return None
+
+    @property
+    def download_urls(self) -> tuple[str, ...]:
+        return self.fixed_output.urls if self.fixed_output else ()
+
+    @property
+    def licenses(self) -> tuple[License, ...]:
+        return self.meta.licenses if self.meta else ()
+
+
+@dataclass(slots=True)
+class DependencyGraph:
+    """Components keyed by store path, and for each the store paths it depends on."""
+
+    kind: GraphKind
+    store_dir: str
+    root: str
+    components: dict[str, Component]
+    edges: dict[str, tuple[str, ...]]
+    depth: int | None = None
+
+    @property
+    def root_component(self) -> Component:
+        return self.components[self.root]
+
+    def dependencies(self, path: str) -> tuple[str, ...]:
+        return self.edges.get(path, ())
+
+    def sorted_components(self) -> list[Component]:
+        """Root first, then the rest ordered by name, version, output, path: stable output."""
+        rest = sorted(
+            (c for p, c in self.components.items() if p != self.root),
+            key=lambda c: (c.name, c.version, c.output or "", c.store_path),
+        )
+        return [self.components[self.root], *rest]
+
+    @property
+    def total_nar_size(self) -> int:
+        return sum(c.nar_size or 0 for c in self.components.values())

@@ -1,0 +1,1 @@
+"""Everything about Nix: store DB, .drv parser, NAR, base32, hashes, store paths."""

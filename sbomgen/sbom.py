@@ -1,0 +1,163 @@
+"""The SBOM service: from what the user typed to rendered, validated documents.
+
+This is the only place that strings the layers together (nix -> graph -> formats); the CLI
+parses arguments and calls :func:`load_graph`, :func:`plan_outputs` and :func:`render`.
+Everything is rendered and validated in memory before any file is written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from sbomgen.errors import DocumentInvalidError, OutputFormatError
+from sbomgen.formats import csv as csv_format
+from sbomgen.formats import cyclonedx, spdx
+from sbomgen.formats.context import DocumentContext
+from sbomgen.graph.closure import buildtime_graph, runtime_graph
+from sbomgen.graph.meta import apply_meta, load_meta
+from sbomgen.graph.model import DependencyGraph
+from sbomgen.nix.store import NixStore
+from sbomgen.nix.storepath import resolve_input
+from sbomgen.schemas import schema_errors
+
+
+@dataclass(slots=True)
+class GraphResult:
+    graph: DependencyGraph
+    store: NixStore
+    meta_entries: int = 0
+    meta_matched: int = 0
+
+
+def load_graph(
+    target: str,
+    *,
+    buildtime: bool = False,
+    depth: int | None = None,
+    meta_file: str | None = None,
+    db_path: str | None = None,
+) -> GraphResult:
+    """Resolve ``target`` (``./result``, a store path or a ``.drv``) and walk its closure."""
+    meta_index = load_meta(meta_file) if meta_file else None  # fail early on a bad --meta
+    resolved = resolve_input(target)
+    store = NixStore(resolved.store_dir, db_path=db_path)
+    store.require_valid(resolved.store_path)
+    walk = buildtime_graph if buildtime else runtime_graph
+    graph = walk(store, resolved.store_path, depth)
+    result = GraphResult(graph, store)
+    if meta_index is not None:
+        result.meta_entries = len(meta_index)
+        result.meta_matched = apply_meta(graph, meta_index)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    kind: str  # "spdx" | "cyclonedx" | "csv"
+    path: str
+    fmt: str  # "json" | "tag-value" | "xml" | "csv"
+    version: str = ""
+
+
+_SPDX_EXT = {".json": "json", ".spdx": "tag-value", ".tv": "tag-value", ".tag": "tag-value"}
+_CDX_EXT = {".json": "json", ".xml": "xml"}
+
+
+def _format_for(path: str, explicit: str | None, table: dict[str, str], what: str, choices: tuple[str, ...]) -> str:
+    if explicit:
+        if explicit not in choices:
+            raise OutputFormatError(f"unknown {what} format {explicit!r} (choose from: {', '.join(choices)})")
+        return explicit
+    if path == "-":
+        return choices[0]
+    for ext, fmt in table.items():
+        if path.lower().endswith(ext):
+            return fmt
+    raise OutputFormatError(
+        f"cannot tell the {what} format of {path!r} from its extension "
+        f"({', '.join(table)}); pass --{'spdx' if what == 'SPDX' else 'cdx'}-format"
+    )
+
+
+def plan_outputs(
+    *,
+    spdx_path: str | None,
+    cdx_path: str | None,
+    csv_path: str | None,
+    spdx_format: str | None = None,
+    cdx_format: str | None = None,
+    cdx_version: str = cyclonedx.DEFAULT_VERSION,
+) -> list[OutputSpec]:
+    """Which files to write; with none asked for, ``sbom.spdx.json`` and ``sbom.cdx.json``."""
+    if cdx_version not in cyclonedx.VERSIONS:
+        raise OutputFormatError(
+            f"unsupported CycloneDX version {cdx_version!r} (choose from: {', '.join(cyclonedx.VERSIONS)})"
+        )
+    if not (spdx_path or cdx_path or csv_path):
+        spdx_path, cdx_path = "sbom.spdx.json", "sbom.cdx.json"
+    outputs = []
+    if spdx_path:
+        outputs.append(OutputSpec("spdx", spdx_path, _format_for(spdx_path, spdx_format, _SPDX_EXT, "SPDX", spdx.FORMATS)))
+    if cdx_path:
+        outputs.append(
+            OutputSpec("cyclonedx", cdx_path, _format_for(cdx_path, cdx_format, _CDX_EXT, "CycloneDX", cyclonedx.FORMATS), cdx_version)
+        )
+    if csv_path:
+        outputs.append(OutputSpec("csv", csv_path, "csv"))
+    if sum(1 for o in outputs if o.path == "-") > 1:
+        raise OutputFormatError("only one output can go to stdout ('-')")
+    return outputs
+
+
+@dataclass(slots=True)
+class Rendered:
+    spec: OutputSpec
+    text: str
+    checks: list[str] = field(default_factory=list)
+
+
+def render(graph: DependencyGraph, outputs: list[OutputSpec], *, validate: bool = True) -> list[Rendered]:
+    """Render every requested output; with ``validate``, check each against its validator/schema.
+
+    SPDX goes through spdx-tools' full validation, and its JSON through the official SPDX 2.3
+    schema; CycloneDX JSON through the official CycloneDX schema of its version.  A failure is
+    a bug in sbomgen and raises :class:`DocumentInvalidError`.
+    """
+    context = DocumentContext.for_graph(graph)
+    spdx_doc = bom = None
+    rendered = []
+    for spec in outputs:
+        checks: list[str] = []
+        if spec.kind == "spdx":
+            if spdx_doc is None:
+                spdx_doc = spdx.build_spdx(graph, context)
+                if validate:
+                    problems = spdx.validate_spdx(spdx_doc)
+                    if problems:
+                        raise DocumentInvalidError(f"generated SPDX document is invalid: {problems[0]} (+{len(problems) - 1} more)")
+            text = spdx.render_spdx(spdx_doc, spec.fmt)
+            if validate:
+                checks.append("spdx-tools")
+                if spec.fmt == "json":
+                    _check_schema("spdx-2.3", text, spec)
+                    checks.append("schema spdx-2.3")
+        elif spec.kind == "cyclonedx":
+            if bom is None:
+                bom = cyclonedx.build_cyclonedx(graph, context)
+            text = cyclonedx.render_cyclonedx(bom, spec.fmt, spec.version)
+            if validate and spec.fmt == "json":
+                _check_schema(f"cyclonedx-{spec.version}", text, spec)
+                checks.append(f"schema cyclonedx-{spec.version}")
+        else:
+            text = csv_format.render_csv(graph)
+        rendered.append(Rendered(spec, text, checks))
+    return rendered
+
+
+def _check_schema(kind: str, text: str, spec: OutputSpec) -> None:
+    problems = schema_errors(kind, json.loads(text))
+    if problems:
+        raise DocumentInvalidError(
+            f"generated {kind} document for {spec.path} fails its schema: {problems[0]} (+{len(problems) - 1} more)"
+        )

@@ -1,0 +1,63 @@
+"""The official JSON schemas in ``schemas/`` and validation of documents against them.
+
+Installed wheels carry the schemas as ``sbomgen/_schemas``; a source checkout (editable
+install, tests) reads the repository's ``schemas/`` directly.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft7Validator, validators
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+from sbomgen.errors import OutputFormatError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def schema_dir() -> Path:
+    for candidate in (_PACKAGE_DIR / "_schemas", _PACKAGE_DIR.parent / "schemas"):
+        if (candidate / "spdx-2.3.schema.json").is_file():
+            return candidate
+    raise FileNotFoundError("sbomgen's schemas/ directory is missing from this installation")
+
+
+#: document kind -> schema file name
+SCHEMAS = {
+    "spdx-2.3": "spdx-2.3.schema.json",
+    "cyclonedx-1.5": "bom-1.5.schema.json",
+    "cyclonedx-1.6": "bom-1.6.schema.json",
+    "cyclonedx-1.7": "bom-1.7.schema.json",
+}
+
+
+@cache
+def _registry() -> Registry:
+    resources = []
+    for path in sorted(schema_dir().glob("*.schema.json")):
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        resource = Resource.from_contents(contents, default_specification=DRAFT7)
+        resources.append((path.name, resource))
+        if "$id" in contents:
+            resources.append((contents["$id"], resource))
+    return Registry().with_resources(resources)
+
+
+@cache
+def validator(kind: str):
+    if kind not in SCHEMAS:
+        raise OutputFormatError(f"no schema for document kind {kind!r} (known: {', '.join(SCHEMAS)})")
+    schema = json.loads((schema_dir() / SCHEMAS[kind]).read_text(encoding="utf-8"))
+    cls = validators.validator_for(schema, default=Draft7Validator)
+    return cls(schema, registry=_registry(), format_checker=cls.FORMAT_CHECKER)
+
+
+def schema_errors(kind: str, document: Any) -> list[str]:
+    """Every schema violation as ``/json/pointer: message``; empty when valid."""
+    errors = sorted(validator(kind).iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
