@@ -108,7 +108,7 @@ def _component_for_path(
         version=version,
         output=output,
         drv_path=drv.path if drv is not None else (info.deriver if info else None),
-        outputs=tuple(drv.outputs) if drv is not None else ((output,) if output else ()),
+        outputs=drv.output_names if drv is not None else ((output,) if output else ()),
         system=drv.system if drv is not None else None,
         is_source=is_source,
         valid=info is not None,
@@ -138,7 +138,7 @@ def runtime_graph(store: NixStore, target: str, depth: int | None = None) -> Dep
     if target.endswith(".drv"):
         drv = store.derivation(target)
         outputs = {name: o.path for name, o in drv.outputs.items()} | store.derivation_outputs(target)
-        root = outputs.get("out") or next(iter(outputs.values()))
+        root = outputs[drv.output_names[0]]  # the default output, as nix-build would pick
         if not store.is_valid(root):
             raise InvalidStorePathError(
                 f"the outputs of {target} are not built: build it first, or ask for --buildtime"
@@ -174,7 +174,7 @@ def buildtime_graph(store: NixStore, target: str, depth: int | None = None) -> D
     if target.endswith(".drv"):
         root_drv_path = target
         root_drv = store.derivation(target)
-        root_output = "out" if "out" in root_drv.outputs else next(iter(root_drv.outputs))
+        root_output = root_drv.output_names[0]  # the default output
     else:
         info = store.path_infos([target]).get(target)
         if info is None:

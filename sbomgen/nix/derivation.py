@@ -63,6 +63,17 @@ class Derivation:
         return self.env.get("name", "")
 
     @property
+    def output_names(self) -> tuple[str, ...]:
+        """Output names in declared order (the ``outputs`` env; the first is the default output).
+
+        The ATerm lists outputs sorted by name, so the declaration order is only in the env.
+        """
+        declared = tuple(self.env.get("outputs", "").split())
+        if sorted(declared) == sorted(self.outputs):
+            return declared
+        return tuple(self.outputs)
+
+    @property
     def is_fixed_output(self) -> bool:
         return len(self.outputs) == 1 and "out" in self.outputs and self.outputs["out"].is_fixed
 
