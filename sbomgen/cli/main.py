@@ -44,7 +44,7 @@ app = typer.Typer(
     help=(
         "Supply-chain evidence for Nix builds.\n\n"
         "sbomgen ./result --depth=2   writes sbom.spdx.json (SPDX 2.3) and sbom.cdx.json (CycloneDX 1.6).\n\n"
-        f"Exit codes:\n\n{_EXIT_TABLE}"
+        f"\b\nExit codes:\n{_EXIT_TABLE}"
     ),
     context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=False,
@@ -88,17 +88,17 @@ def _human_size(size: int) -> str:
 
 @app.command("sbom")
 def sbom_command(
-    target: Annotated[str, typer.Argument(help="./result symlink, store path (any output), or .drv path.", show_default=False)],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="./result symlink, store path (any output), or .drv path.", show_default=False)],
     buildtime: Annotated[bool, typer.Option("--buildtime", help="Build-time closure (derivation graph) instead of runtime references.")] = False,
-    depth: Annotated[Optional[int], typer.Option("--depth", min=0, help="Only dependencies up to N steps from the target (1 = direct).")] = None,
-    spdx_path: Annotated[Optional[str], typer.Option("--spdx", help="Write SPDX 2.3 here (.json, or .spdx/.tv for tag-value; - for stdout).")] = None,
-    cdx_path: Annotated[Optional[str], typer.Option("--cdx", help="Write CycloneDX here (.json or .xml; - for stdout).")] = None,
-    csv_path: Annotated[Optional[str], typer.Option("--csv", help="Write a CSV of the components here.")] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", min=0, metavar="N", help="Only dependencies up to N steps from the target (1 = direct).")] = None,
+    spdx_path: Annotated[Optional[str], typer.Option("--spdx", metavar="FILE", help="Write SPDX 2.3 here (.json, or .spdx/.tv for tag-value; - for stdout).")] = None,
+    cdx_path: Annotated[Optional[str], typer.Option("--cdx", metavar="FILE", help="Write CycloneDX here (.json or .xml; - for stdout).")] = None,
+    csv_path: Annotated[Optional[str], typer.Option("--csv", metavar="FILE", help="Write a CSV of the components here.")] = None,
     spdx_format: Annotated[Optional[SpdxFormat], typer.Option("--spdx-format", help="SPDX format, when the extension does not say.")] = None,
     cdx_format: Annotated[Optional[CdxFormat], typer.Option("--cdx-format", help="CycloneDX format, when the extension does not say.")] = None,
-    cdx_version: Annotated[str, typer.Option("--cdx-version", help="CycloneDX schema version: 1.5, 1.6 or 1.7.")] = "1.6",
-    meta: Annotated[Optional[str], typer.Option("--meta", help="nixpkgs metadata (nix-env -qa --meta --json output) to merge.")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", help="Nix store database (default: $NIX_STATE_DIR/db/db.sqlite).")] = None,
+    cdx_version: Annotated[str, typer.Option("--cdx-version", metavar="VERSION", help="CycloneDX schema version: 1.5, 1.6 or 1.7.")] = "1.6",
+    meta: Annotated[Optional[str], typer.Option("--meta", metavar="FILE", help="nixpkgs metadata (nix-env -qa --meta --json output) to merge.")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database (default: $NIX_STATE_DIR/db/db.sqlite).")] = None,
     validate: Annotated[bool, typer.Option("--validate/--no-validate", help="Validate documents before writing (spdx-tools, official schemas).")] = True,
     json_summary: Annotated[bool, typer.Option("--json", help="Print the summary as JSON; no progress output.")] = False,
 ) -> None:
