@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The main job on the bundled example: build the weather app with the real Nix into a private
+# store under ./.sbomgen-example/, then write its SBOMs with `sbomgen ./result --depth=2`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v nix-build >/dev/null 2>&1; then
+    echo "Installing Nix (Debian package nix-bin)..." >&2
+    SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nix-bin >/dev/null
+fi
+
+root="$PWD/.sbomgen-example"
+mkdir -p "$root"
+chmod 0755 "$root"
+export NIX_STORE_DIR="$root/store" NIX_STATE_DIR="$root/state" NIX_LOG_DIR="$root/log"
+# Offline and daemon-less: no binary cache, no sandbox, build as the current user.
+export NIX_CONFIG=$'substituters =\nsandbox = false\nbuild-users-group ='
+
+echo "Building fixtures/weather.nix -A app with nix-build into $root/store ..." >&2
+if ! nix-build fixtures/weather.nix -A app -o "$root/result" >/dev/null 2>"$root/build.log"; then
+    cat "$root/build.log" >&2
+    exit 1
+fi
+cd "$root"
+sbomgen ./result --depth=2 --meta ../fixtures/meta.json
+echo
+echo "SBOMs: $root/sbom.spdx.json and $root/sbom.cdx.json"
