@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft7Validator, validators
+from jsonschema import Draft7Validator, ValidationError, validators
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
@@ -48,12 +48,42 @@ def _registry() -> Registry:
     return Registry().with_resources(resources)
 
 
+def _canonical(value: Any) -> str:
+    """A JSON text equal for exactly the values JSON Schema calls equal (1 == 1.0, true != 1)."""
+
+    def norm(item: Any) -> Any:
+        if isinstance(item, float) and item.is_integer():
+            return int(item)
+        if isinstance(item, dict):
+            return {k: norm(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [norm(v) for v in item]
+        return item
+
+    return json.dumps(norm(value), sort_keys=True, separators=(",", ":"))
+
+
+def _unique_items(validator, unique: bool, instance: Any, schema: dict):
+    """``uniqueItems`` by hashing a canonical form: linear, where jsonschema's is quadratic
+    (25 s for the 2,000 components of a CycloneDX document)."""
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    seen: set[str] = set()
+    for item in instance:
+        key = _canonical(item)
+        if key in seen:
+            yield ValidationError(f"{instance!r} has non-unique elements")
+            return
+        seen.add(key)
+
+
 @cache
 def validator(kind: str):
     if kind not in SCHEMAS:
         raise OutputFormatError(f"no schema for document kind {kind!r} (known: {', '.join(SCHEMAS)})")
     schema = json.loads((schema_dir() / SCHEMAS[kind]).read_text(encoding="utf-8"))
-    cls = validators.validator_for(schema, default=Draft7Validator)
+    base = validators.validator_for(schema, default=Draft7Validator)
+    cls = validators.extend(base, {"uniqueItems": _unique_items})
     return cls(schema, registry=_registry(), format_checker=cls.FORMAT_CHECKER)
 
 

@@ -20,6 +20,7 @@ from cyclonedx.model import (
 from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component as CdxComponent
 from cyclonedx.model.component import ComponentType
+from cyclonedx.model.dependency import Dependency
 from cyclonedx.model.license import DisjunctiveLicense
 from cyclonedx.model.lifecycle import LifecyclePhase, PredefinedLifecycle
 from cyclonedx.model.tool import ToolRepository
@@ -136,9 +137,15 @@ def build_cyclonedx(graph: DependencyGraph, context: DocumentContext) -> Bom:
             ],
         ),
         components=[cdx[c.store_path] for c in components[1:]],
+        # Built directly: Bom.register_dependency scans all dependencies per call (quadratic).
+        dependencies=[
+            Dependency(
+                ref=cdx[c.store_path].bom_ref,
+                dependencies=[Dependency(ref=cdx[d].bom_ref) for d in graph.dependencies(c.store_path)],
+            )
+            for c in components
+        ],
     )
-    for component in components:
-        bom.register_dependency(cdx[component.store_path], [cdx[d] for d in graph.dependencies(component.store_path)])
     return bom
 
 
