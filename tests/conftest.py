@@ -92,8 +92,11 @@ def nix_store(tmp_path_factory) -> NixStore:
     store = make_store(tmp_path_factory.mktemp("nix"))
     for attr, outputs in BUILT.items():
         for output in outputs:
-            link = f"result-{attr}" if output == "out" else f"result-{attr}-{output}"
-            store.results[attr if output == "out" else f"{attr}-{output}"] = store.build(f"{attr}.{output}", link)
+            # nix-build names the link of a non-out output LINK-OUTPUT
+            store.build(f"{attr}.{output}", f"result-{attr}")
+            suffix = "" if output == "out" else f"-{output}"
+            store.results[f"{attr}{suffix}"] = store.root / f"result-{attr}{suffix}"
+            assert store.results[f"{attr}{suffix}"].exists()
     return store
 
 

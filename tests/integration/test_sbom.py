@@ -341,3 +341,50 @@ def test_meta_merge(nix_store, tmp_path):
     pkg = next(p for p in spdx["packages"] if p["name"] == "glibc")
     assert pkg["licenseDeclared"] == "LGPL-2.1-or-later"
     assert schema_errors("spdx-2.3", spdx) == [] and schema_errors("cyclonedx-1.6", bom) == []
+
+
+def test_non_default_output_as_target(nix_store, tmp_path):
+    dev = os.path.realpath(nix_store.results["glibc-dev"])
+    _, bom = _sbom(nix_store, tmp_path, dev)
+    root = bom["metadata"]["component"]
+    assert (root["name"], root["version"], cdx_property(root, "nix:output")) == ("glibc", "2.40-66", "dev")
+    assert root["purl"] == "pkg:nix/glibc@2.40-66?output=dev"
+    assert _paths(bom) == nix_store.query_requisites(dev)
+    # build time from an output resolves its deriver and roots the graph at that output
+    _, bt = _sbom(nix_store, tmp_path, "--buildtime", dev)
+    assert cdx_property(bt["metadata"]["component"], "nix:store_path") == dev
+    assert cdx_property(bt["metadata"]["component"], "nix:drv_path") == nix_store.query_deriver(dev)
+
+
+def test_drv_target(nix_store, tmp_path):
+    app = os.path.realpath(nix_store.results["app"])
+    drv = nix_store.query_deriver(app)
+    _, runtime = _sbom(nix_store, tmp_path, drv)
+    assert _paths(runtime) == nix_store.query_requisites(app)
+    _, buildtime = _sbom(nix_store, tmp_path, "--buildtime", drv)
+    assert cdx_property(buildtime["metadata"]["component"], "nix:store_path") == app
+
+
+def test_sqlite_drv_target_uses_default_output(nix_store, tmp_path):
+    """sqlite declares outputs bin, dev, out: its default output is bin, as nix-build picks."""
+    sqlite_bin = os.path.realpath(nix_store.results["sqlite-bin"])
+    drv = nix_store.query_deriver(sqlite_bin)
+    _, bom = _sbom(nix_store, tmp_path, drv)
+    assert cdx_property(bom["metadata"]["component"], "nix:output") == "bin"
+
+
+def test_path_inside_a_store_path(nix_store, tmp_path):
+    inner = Path(nix_store.results["app"]) / "bin" / "weather"
+    _, bom = _sbom(nix_store, tmp_path, str(inner))
+    assert cdx_property(bom["metadata"]["component"], "nix:store_path") == os.path.realpath(nix_store.results["app"])
+
+
+def test_sources_in_build_closure(nix_store, buildtime_docs):
+    """Files added to the store from the expression (setup.sh, main.go) are source components."""
+    _, bom = buildtime_docs
+    sources = {c["name"]: c for c in cdx_components(bom) if cdx_property(c, "nix:source") == "true"}
+    assert set(sources) == {"setup.sh", "main.go"}
+    db = db_nar_hashes(nix_store.db_path)
+    for component in sources.values():
+        assert component["hashes"][0]["content"] == db[cdx_property(component, "nix:store_path")]
+        assert "nix:drv_path" not in {p["name"] for p in component["properties"]}
