@@ -30,7 +30,7 @@ from packageurl import PackageURL
 
 from sbomgen.errors import OutputFormatError
 from sbomgen.formats.context import TOOL_NAME, DocumentContext
-from sbomgen.graph.model import Component, DependencyGraph, GraphKind
+from sbomgen.graph.model import Component, DependencyGraph, GraphKind, Role
 
 VERSIONS = {"1.5": SchemaVersion.V1_5, "1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}
 DEFAULT_VERSION = "1.6"
@@ -93,19 +93,16 @@ def _external_refs(component: Component) -> list[ExternalReference]:
     return refs
 
 
-def _component(component: Component, is_root: bool) -> CdxComponent:
+_TYPE = {Role.APPLICATION: ComponentType.APPLICATION, Role.SOURCE: ComponentType.FILE, Role.LIBRARY: ComponentType.LIBRARY}
+
+
+def _component(component: Component, role: Role) -> CdxComponent:
     digest = component.digest
-    if is_root:
-        ctype = ComponentType.APPLICATION
-    elif component.fixed_output or component.is_source:
-        ctype = ComponentType.FILE
-    else:
-        ctype = ComponentType.LIBRARY
     meta = component.meta
     return CdxComponent(
         name=component.name,
         version=component.version or None,
-        type=ctype,
+        type=_TYPE[role],
         bom_ref=component.ref,
         purl=PackageURL.from_string(component.purl),
         hashes=[HashType(alg=HashAlgorithm.SHA_256, content=digest[1])] if digest else [],
@@ -120,7 +117,7 @@ def _component(component: Component, is_root: bool) -> CdxComponent:
 def build_cyclonedx(graph: DependencyGraph, context: DocumentContext) -> Bom:
     """The CycloneDX BOM for ``graph`` (schema version is chosen when rendering)."""
     components = graph.sorted_components()
-    cdx = {c.store_path: _component(c, c.store_path == graph.root) for c in components}
+    cdx = {c.store_path: _component(c, graph.role(c)) for c in components}
     tool = CdxComponent(name=TOOL_NAME, version=context.tool_version, type=ComponentType.APPLICATION)
     phase = LifecyclePhase.BUILD if graph.kind is GraphKind.BUILDTIME else LifecyclePhase.POST_BUILD
     bom = Bom(

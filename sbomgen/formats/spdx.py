@@ -44,7 +44,7 @@ from spdx_tools.spdx.writer.tagvalue.tagvalue_writer import write_document_to_st
 
 from sbomgen.errors import OutputFormatError
 from sbomgen.formats.context import DocumentContext, document_name
-from sbomgen.graph.model import Component, DependencyGraph, DigestOf, GraphKind
+from sbomgen.graph.model import Component, DependencyGraph, DigestOf, GraphKind, Role
 
 SPDX_VERSION = "SPDX-2.3"
 FORMATS = ("json", "tag-value")
@@ -90,19 +90,16 @@ def _comment(component: Component) -> str:
     return "\n".join(lines)
 
 
-def _package(component: Component, is_root: bool) -> Package:
+_PURPOSE = {Role.APPLICATION: PackagePurpose.APPLICATION, Role.SOURCE: PackagePurpose.SOURCE, Role.LIBRARY: None}
+
+
+def _package(component: Component, role: Role) -> Package:
     digest = component.digest
     refs = [ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", component.purl)]
     meta = component.meta
     if meta and meta.cpe:
         refs.append(ExternalPackageRef(ExternalPackageRefCategory.SECURITY, "cpe23Type", meta.cpe))
     urls = component.download_urls
-    if is_root:
-        purpose = PackagePurpose.APPLICATION
-    elif component.fixed_output or component.is_source:
-        purpose = PackagePurpose.SOURCE
-    else:
-        purpose = None
     return Package(
         spdx_id=spdx_id(component),
         name=component.name,
@@ -118,7 +115,7 @@ def _package(component: Component, is_root: bool) -> Package:
         summary=meta.description if meta and meta.description else None,
         comment=_comment(component),
         external_references=refs,
-        primary_package_purpose=purpose,
+        primary_package_purpose=_PURPOSE[role],
         supplier=SpdxNoAssertion(),
     )
 
@@ -138,7 +135,7 @@ def build_spdx(graph: DependencyGraph, context: DocumentContext) -> Document:
     )
     components = graph.sorted_components()
     ids = {c.store_path: spdx_id(c) for c in components}
-    packages = [_package(c, c.store_path == graph.root) for c in components]
+    packages = [_package(c, graph.role(c)) for c in components]
     relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, ids[graph.root])]
     for component in components:
         for dep in sorted(graph.dependencies(component.store_path), key=lambda p: ids[p]):

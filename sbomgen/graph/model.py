@@ -16,6 +16,14 @@ class GraphKind(str, Enum):
     BUILDTIME = "buildtime"
 
 
+class Role(str, Enum):
+    """What a component is to the graph; documents map it to their own vocabulary."""
+
+    APPLICATION = "application"  # the target of the SBOM
+    SOURCE = "source"  # fetched (fixed-output) or added to the store as a source
+    LIBRARY = "library"  # any other output
+
+
 class DigestOf(str, Enum):
     """What a component's SHA-256 digest was taken of; exported with the digest."""
 
@@ -133,6 +141,13 @@ class DependencyGraph:
     @property
     def root_component(self) -> Component:
         return self.components[self.root]
+
+    def role(self, component: Component) -> Role:
+        if component.store_path == self.root:
+            return Role.APPLICATION
+        if component.fixed_output or component.is_source:
+            return Role.SOURCE
+        return Role.LIBRARY
 
     def dependencies(self, path: str) -> tuple[str, ...]:
         return self.edges.get(path, ())

@@ -127,15 +127,16 @@ def _parse(text: str) -> tuple:
                 parts.append(char)
             index += 1
 
-    def string_list() -> list[str]:
+    def sequence(item) -> list:
+        """``[item,item,...]``, possibly empty."""
         nonlocal pos
         expect("[")
-        items: list[str] = []
+        items: list = []
         if text.startswith("]", pos):
             pos += 1
             return items
         while True:
-            items.append(string())
+            items.append(item())
             if text.startswith(",", pos):
                 pos += 1
             elif text.startswith("]", pos):
@@ -144,24 +145,17 @@ def _parse(text: str) -> tuple:
             else:
                 raise _SyntaxError(pos, "',' or ']'")
 
-    def tuple_list(item) -> list:
-        nonlocal pos
-        expect("[")
-        items: list = []
-        if text.startswith("]", pos):
-            pos += 1
-            return items
-        while True:
+    def string_list() -> list[str]:
+        return sequence(string)
+
+    def tuple_list(fields) -> list:
+        def parenthesised():
             expect("(")
-            items.append(item())
+            value = fields()
             expect(")")
-            if text.startswith(",", pos):
-                pos += 1
-            elif text.startswith("]", pos):
-                pos += 1
-                return items
-            else:
-                raise _SyntaxError(pos, "',' or ']'")
+            return value
+
+        return sequence(parenthesised)
 
     def output() -> DerivationOutput:
         name = string()
