@@ -80,6 +80,51 @@ class NarError(SbomgenError):
     exit_code = 12
 
 
+class NixCommandError(SbomgenError):
+    """The ``nix`` tools are missing, or a Nix command (build, evaluation) failed."""
+
+    exit_code = 13
+
+
+class SigningKeyError(SbomgenError):
+    """A signing or verification key is missing, unreadable or of an unsupported type."""
+
+    exit_code = 14
+
+
+# ``provenance verify`` verdicts: the statement was read, and something does not hold.
+
+
+class SignatureError(SbomgenError):
+    """No signature of the envelope verifies with the given key."""
+
+    exit_code = 20
+
+
+class SubjectMismatchError(SbomgenError):
+    """A subject no longer hashes to the digest the statement records (or is missing)."""
+
+    exit_code = 21
+
+
+class DependencyMismatchError(SbomgenError):
+    """A resolved dependency in the store hashes to another digest than recorded."""
+
+    exit_code = 22
+
+
+class DependencyMissingError(SbomgenError):
+    """A resolved dependency named by the statement is not in the store."""
+
+    exit_code = 23
+
+
+class MalformedAttestationError(SbomgenError):
+    """The file is not a well-formed in-toto statement or DSSE envelope."""
+
+    exit_code = 24
+
+
 #: exit code -> meaning, for ``--help`` and the README.
 EXIT_CODES: dict[int, str] = {
     0: "success",
@@ -95,4 +140,15 @@ EXIT_CODES: dict[int, str] = {
     MetadataError.exit_code: "bad --meta file",
     DocumentInvalidError.exit_code: "generated document failed validation (a bug)",
     NarError.exit_code: "cannot serialise a path to NAR",
+    NixCommandError.exit_code: "nix not installed, or a nix build/evaluation failed",
+    SigningKeyError.exit_code: "missing, unreadable or unsupported key",
+}
+
+#: ``provenance verify`` exit codes (0: everything verified).
+VERIFY_EXIT_CODES: dict[int, str] = {
+    SignatureError.exit_code: "bad signature (no signature verifies with the key)",
+    SubjectMismatchError.exit_code: "a subject does not match its digest, or is missing",
+    DependencyMismatchError.exit_code: "a resolved dependency does not match its digest",
+    DependencyMissingError.exit_code: "a resolved dependency is missing from the store",
+    MalformedAttestationError.exit_code: "not a well-formed statement or DSSE envelope",
 }

@@ -15,10 +15,11 @@ def _umask() -> int:
     return current
 
 
-def write_atomic(path: str, text: str) -> None:
+def write_atomic(path: str, text: str, mode: int | None = None) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same directory and a rename.
 
-    ``-`` writes to stdout.  Any failure leaves ``path`` as it was and raises
+    ``-`` writes to stdout.  ``mode`` sets the file's permissions (default: 0666 less the
+    umask).  Any failure leaves ``path`` as it was and raises
     :class:`OutputWriteError`.
     """
     if path == "-":
@@ -31,7 +32,7 @@ def write_atomic(path: str, text: str) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:

@@ -33,6 +33,8 @@ SCHEMAS = {
     "cyclonedx-1.5": "bom-1.5.schema.json",
     "cyclonedx-1.6": "bom-1.6.schema.json",
     "cyclonedx-1.7": "bom-1.7.schema.json",
+    "in-toto-statement-v1": "in-toto-statement-v1.schema.json",
+    "slsa-provenance-v1": "slsa-provenance-v1.schema.json",
 }
 
 

@@ -5,25 +5,46 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from sbomgen.errors import SbomgenError
 
 
-def run_guarded(work: Callable[[], None]) -> None:
-    """Run ``work``; a :class:`SbomgenError` becomes ``sbomgen: error: ...`` and its exit code.
+class DefaultCommandGroup(TyperGroup):
+    """A group that runs ``default_command`` when the first argument is not a sub-command,
+    so ``sbomgen ./result`` means ``sbomgen sbom ./result``."""
+
+    default_command = ""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+def exit_code_table(codes: dict[int, str]) -> str:
+    """Exit codes for a ``--help`` text, kept verbatim by click (the ``\\b`` marker)."""
+    return "\b\nExit codes:\n" + "\n".join(f"  {code:>2}  {meaning}" for code, meaning in sorted(codes.items()))
+
+
+def run_guarded(work: Callable[[], None], prog: str = "sbomgen") -> None:
+    """Run ``work``; a :class:`SbomgenError` becomes ``PROG: error: ...`` and its exit code.
 
     Anything else is a bug: one line naming the exception, exit 1, no traceback unless
     ``SBOMGEN_DEBUG`` is set.
     """
     try:
         work()
+    except (click.exceptions.Exit, typer.Exit):
+        raise
     except SbomgenError as exc:
         message = str(exc).replace("\n", " ")
-        print(f"sbomgen: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {message}", file=sys.stderr)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        print("sbomgen: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         raise typer.Exit(130) from None
     except BrokenPipeError:
         raise typer.Exit(0) from None
@@ -32,5 +53,5 @@ def run_guarded(work: Callable[[], None]) -> None:
 
         if os.environ.get("SBOMGEN_DEBUG"):
             raise
-        print(f"sbomgen: internal error: {type(exc).__name__}: {exc} (set SBOMGEN_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(f"{prog}: internal error: {type(exc).__name__}: {exc} (set SBOMGEN_DEBUG=1 for a traceback)", file=sys.stderr)
         raise typer.Exit(1) from None

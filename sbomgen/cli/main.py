@@ -13,38 +13,28 @@ from contextlib import nullcontext
 from enum import Enum
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
-from typer.core import TyperGroup
 
 from sbomgen import __version__
-from sbomgen.cli.common import run_guarded
+from sbomgen.cli.common import DefaultCommandGroup, exit_code_table, run_guarded
 from sbomgen.errors import EXIT_CODES
 from sbomgen.fsutil import write_atomic
 from sbomgen.graph.model import GraphKind
 
-_EXIT_TABLE = "\n".join(f"  {code:>2}  {meaning}" for code, meaning in sorted(EXIT_CODES.items()))
 
 
-class DefaultCommandGroup(TyperGroup):
-    """A group that runs ``sbom`` when the first argument is not a known sub-command."""
-
+class SbomGroup(DefaultCommandGroup):
     default_command = "sbom"
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
-            args = [self.default_command, *args]
-        return super().parse_args(ctx, args)
 
 
 app = typer.Typer(
-    cls=DefaultCommandGroup,
+    cls=SbomGroup,
     name="sbomgen",
     help=(
         "Supply-chain evidence for Nix builds.\n\n"
         "sbomgen ./result --depth=2   writes sbom.spdx.json (SPDX 2.3) and sbom.cdx.json (CycloneDX 1.6).\n\n"
-        f"\b\nExit codes:\n{_EXIT_TABLE}"
+        + exit_code_table(EXIT_CODES)
     ),
     context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=False,

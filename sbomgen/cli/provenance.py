@@ -1,0 +1,175 @@
+"""``provenance``: SLSA v1 provenance of Nix builds, signed with DSSE, and its verification.
+
+``provenance ./result`` is short for ``provenance make ./result``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import nullcontext
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from sbomgen import __version__
+from sbomgen.cli.common import DefaultCommandGroup, exit_code_table, run_guarded
+from sbomgen.errors import EXIT_CODES, VERIFY_EXIT_CODES
+from sbomgen.fsutil import write_atomic
+
+
+class ProvenanceGroup(DefaultCommandGroup):
+    default_command = "make"
+
+
+app = typer.Typer(
+    cls=ProvenanceGroup,
+    name="provenance",
+    help=(
+        "SLSA v1 provenance (in-toto Statement v1) for Nix builds, DSSE signing, verification.\n\n"
+        "provenance --recursive ./result -o weather.intoto.json\n\n"
+        + exit_code_table({**EXIT_CODES, **VERIFY_EXIT_CODES})
+    ),
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"provenance (sbomgen) {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = None,
+) -> None:
+    """SLSA v1 provenance for Nix builds."""
+
+
+def write_statement(statement: dict, output: str, sign_key: str | None) -> str:
+    """Render (and sign, with a key) a statement and write it atomically; returns what was written."""
+    from sbomgen import keys, provenance
+    from sbomgen.formats.dsse import render_envelope
+    from sbomgen.formats.provenance import render_statement
+
+    if sign_key:
+        text = render_envelope(provenance.sign_statement(statement, keys.load_signing_key(sign_key)))
+    else:
+        text = render_statement(statement)
+    write_atomic(output, text)
+    return text
+
+
+@app.command("make")
+def make_command(
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="./result, a store path, or a .drv (all its built outputs).", show_default=False)],
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Every dependency of the build closure, not only the direct inputs.")] = False,
+    depth: Annotated[Optional[int], typer.Option("--depth", min=1, metavar="N", help="Dependencies up to N steps away (1 = direct inputs).")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="Where to write the statement (- for stdout).")] = "-",
+    sign_key: Annotated[Optional[str], typer.Option("--sign-key", metavar="FILE", help="PEM private key (Ed25519 or ECDSA P-256): write a DSSE envelope.")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database (default: $NIX_STATE_DIR/db/db.sqlite).")] = None,
+) -> None:
+    """Write the SLSA v1 provenance of a Nix build output."""
+
+    def work() -> None:
+        from sbomgen import keys, provenance
+
+        if sign_key:
+            keys.load_signing_key(sign_key)  # a bad key fails before any work
+        err = Console(stderr=True)
+        status = err.status(f"Reading the build closure of {target}…") if err.is_terminal and output != "-" else nullcontext()
+        with status:
+            made = provenance.make_statement(target, recursive=recursive, depth=depth, db_path=db)
+        write_statement(made.statement, output, sign_key)
+        if output != "-":
+            deps = len(made.statement["predicate"]["buildDefinition"].get("resolvedDependencies", []))
+            kind = "signed DSSE envelope" if sign_key else "statement"
+            print(f"wrote {output}: {kind}, {len(made.subjects)} subject(s), {deps} resolved dependencies")
+
+    run_guarded(work, prog="provenance")
+
+
+class KeyType(str, Enum):
+    ed25519 = "ed25519"
+    ecdsa_p256 = "ecdsa-p256"
+
+
+@app.command("keygen")
+def keygen_command(
+    output: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="Private key file; the public key goes to FILE with .pub.pem.")] = "key.pem",
+    key_type: Annotated[KeyType, typer.Option("--type", help="Key type.")] = KeyType.ed25519,
+) -> None:
+    """Make a signing key pair (PEM). $SBOMGEN_KEY_PASSWORD, when set, encrypts the private key."""
+
+    def work() -> None:
+        from sbomgen import keys
+
+        public = (output[: -len(".pem")] if output.endswith(".pem") else output) + ".pub.pem"
+        keyid = keys.generate(key_type.value, output, public)
+        print(f"wrote {output} (private, mode 0600) and {public} (public); key id {keyid}")
+
+    run_guarded(work, prog="provenance")
+
+
+@app.command("verify")
+def verify_command(
+    attestation: Annotated[str, typer.Argument(metavar="FILE", help="A statement or a DSSE envelope.", show_default=False)],
+    key: Annotated[Optional[str], typer.Option("--key", metavar="FILE", help="PEM public key the envelope must be signed with.")] = None,
+    json_report: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check the signature, then re-hash every subject and resolved dependency in the store.
+
+    Exit 0 when everything verifies; otherwise the code of the most severe problem.
+    """
+
+    def work() -> None:
+        from sbomgen import keys, provenance
+
+        verify_key = keys.load_verify_key(key) if key else None
+        statement, report = provenance.load_attestation(attestation, verify_key)
+        if statement:
+            err = Console(stderr=True)
+            if err.is_terminal and not json_report:
+                columns = (TextColumn("Re-hashing"), BarColumn(), MofNCompleteColumn())
+                with Progress(*columns, console=err, transient=True) as bar:
+                    task = bar.add_task("hash", total=None)
+                    provenance.verify_statement(statement, report, lambda done, total: bar.update(task, completed=done, total=total))
+            else:
+                provenance.verify_statement(statement, report)
+        _print_report(report, json_report)
+        if report.exit_code:
+            raise typer.Exit(report.exit_code)
+
+    run_guarded(work, prog="provenance")
+
+
+def _print_report(report, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_json(), indent=2) + "\n")
+        return
+    for problem in report.problems:
+        print(f"provenance: FAIL {problem.line()}", file=sys.stderr)
+    if report.problems:
+        print(f"{report.source}: NOT verified: {len(report.problems)} problem(s)")
+        return
+    signature = f"signature OK (key {report.keyid[:16]}…), " if report.signed else "unsigned, "
+    print(
+        f"{report.source}: verified: {signature}{report.subjects} subject(s) and "
+        f"{report.dependencies} resolved dependencies ({report.checked} re-hashed, {report.skipped} not checkable)"
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
