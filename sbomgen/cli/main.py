@@ -186,6 +186,40 @@ def _print_summary(summary: dict, console: Console | None = None) -> None:
     console.print(f"  done in {summary['seconds']:.2f} s")
 
 
+@app.command("build")
+def build_command(
+    expression: Annotated[str, typer.Argument(metavar="FILE.nix", help="The Nix expression to build.", show_default=False)],
+    attribute: Annotated[Optional[str], typer.Option("--attr", "-A", metavar="ATTR", help="Attribute to build (default: the expression itself).")] = None,
+    out_link: Annotated[str, typer.Option("--out-link", "-o", metavar="LINK", help="The result symlink nix-build makes.")] = "result",
+    provenance_path: Annotated[Optional[str], typer.Option("--provenance", metavar="FILE", help="Where to write the provenance (default: LINK.intoto.json, or LINK.intoto.dsse.json when signed).")] = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Every dependency of the build closure in the provenance.")] = False,
+    sign_key: Annotated[Optional[str], typer.Option("--sign-key", metavar="FILE", help="PEM private key: sign the provenance (DSSE).")] = None,
+) -> None:
+    """Build with nix-build and write SLSA v1 provenance with the real start and finish times."""
+
+    def work() -> None:
+        from sbomgen import keys, provenance
+        from sbomgen.cli.provenance import write_statement
+        from sbomgen.nix import cli as nix_cli
+
+        if sign_key:
+            keys.load_signing_key(sign_key)  # fail before building
+        attrs = [attribute] if attribute else []
+        err = Console(stderr=True)
+        with err.status(f"nix-build {expression}{' -A ' + attribute if attribute else ''}…") if err.is_terminal else nullcontext():
+            built = nix_cli.build(expression, attrs, out_link)
+        run = provenance.observed_run(built.started, built.finished, nix_cli.nix_version(), expression, attrs)
+        made = provenance.make_statement(built.outputs[0], recursive=recursive, run=run)
+        target = provenance_path or f"{out_link}.intoto{'.dsse' if sign_key else ''}.json"
+        write_statement(made.statement, target, sign_key)
+        seconds = (built.finished - built.started).total_seconds()
+        deps = len(made.statement["predicate"]["buildDefinition"].get("resolvedDependencies", []))
+        print(f"built {built.outputs[0]} in {seconds:.2f} s")
+        print(f"wrote {target}: {'signed ' if sign_key else ''}provenance with {deps} resolved dependencies")
+
+    run_guarded(work)
+
+
 def main() -> None:
     app()
 
