@@ -92,6 +92,19 @@ class SigningKeyError(SbomgenError):
     exit_code = 14
 
 
+class ArchiveError(SbomgenError):
+    """A tar, gzip or zstd file is truncated, corrupt or not what it claims to be."""
+
+    exit_code = 15
+
+
+class ImageError(SbomgenError):
+    """Not an OCI image / docker archive, or one whose manifest points at a missing blob or
+    whose blob does not match its digest."""
+
+    exit_code = 16
+
+
 # ``provenance verify`` verdicts: the statement was read, and something does not hold.
 
 
@@ -142,6 +155,8 @@ EXIT_CODES: dict[int, str] = {
     NarError.exit_code: "cannot serialise a path to NAR",
     NixCommandError.exit_code: "nix not installed, or a nix build/evaluation failed",
     SigningKeyError.exit_code: "missing, unreadable or unsupported key",
+    ArchiveError.exit_code: "truncated or corrupt archive (tar, gzip, zstd)",
+    ImageError.exit_code: "not an image, missing blob, or blob digest mismatch",
 }
 
 #: ``provenance verify`` exit codes (0: everything verified).

@@ -29,8 +29,9 @@ def exit_code_table(codes: dict[int, str]) -> str:
     return "\b\nExit codes:\n" + "\n".join(f"  {code:>2}  {meaning}" for code, meaning in sorted(codes.items()))
 
 
-def run_guarded(work: Callable[[], None], prog: str = "sbomgen") -> None:
-    """Run ``work``; a :class:`SbomgenError` becomes ``PROG: error: ...`` and its exit code.
+def run_guarded(work: Callable[[], None], prog: str = "sbomgen", error_code: int | None = None) -> None:
+    """Run ``work``; a :class:`SbomgenError` becomes ``PROG: error: ...`` and its exit code
+    (or ``error_code`` for commands with a fixed convention, like diff's 2 for bad input).
 
     Anything else is a bug: one line naming the exception, exit 1, no traceback unless
     ``SBOMGEN_DEBUG`` is set.
@@ -42,7 +43,7 @@ def run_guarded(work: Callable[[], None], prog: str = "sbomgen") -> None:
     except SbomgenError as exc:
         message = str(exc).replace("\n", " ")
         print(f"{prog}: error: {message}", file=sys.stderr)
-        raise typer.Exit(exc.exit_code) from None
+        raise typer.Exit(error_code if error_code is not None else exc.exit_code) from None
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         raise typer.Exit(130) from None

@@ -220,6 +220,11 @@ def build_command(
     run_guarded(work)
 
 
+from sbomgen.cli import diff as _diff  # noqa: E402 - registers its commands on app
+
+_diff.register(app)
+
+
 def main() -> None:
     app()
 

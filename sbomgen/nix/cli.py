@@ -7,6 +7,8 @@ Everything else reads the store directly; these are for what only Nix can do: bu
 from __future__ import annotations
 
 import os
+import platform
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -62,3 +64,43 @@ def build(expression: str, attributes: list[str], out_link: str | None, extra_ar
     if not outputs:
         raise NixCommandError(f"nix-build {expression} printed no output path")
     return BuildResult(outputs, started, finished, "\n".join(proc.stderr.splitlines()[-20:]))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The outcome of ``nix-store --realise DRV --check --keep-failed``."""
+
+    status: str  # "reproducible" | "differs" | "failed" | "not-built"
+    message: str
+    check_paths: dict[str, str]  # output path -> the .check path Nix kept, for outputs that differ
+    kept_build_dirs: tuple[str, ...]
+
+
+_DIFFERS = re.compile(r"output '([^']+)' differs from '([^']+\.check)'")
+_KEPT = re.compile(r"keeping build directory '([^']+)'")
+
+
+def check(drv_path: str) -> CheckResult:
+    """Rebuild a derivation whose outputs are in the store and compare, as Nix does."""
+    proc = subprocess.run(
+        [_tool("nix-store"), "--realise", drv_path, "--check", "--keep-failed"], capture_output=True, text=True
+    )
+    stderr = proc.stderr
+    kept = tuple(_KEPT.findall(stderr))
+    lines = [line for line in stderr.strip().splitlines() if line.startswith("error:")]
+    message = lines[-1].removeprefix("error: ") if lines else ""
+    if proc.returncode == 0:
+        return CheckResult("reproducible", "", {}, kept)
+    differing = dict(_DIFFERS.findall(stderr))
+    if differing:
+        return CheckResult("differs", message, differing, kept)
+    if "are not valid, so checking is not possible" in stderr:
+        return CheckResult("not-built", "outputs are not in the store: nothing to compare with", {}, kept)
+    return CheckResult("failed", message or f"nix-store exited {proc.returncode}", {}, kept)
+
+
+def local_system() -> str:
+    """Nix's name for this machine's platform (``x86_64-linux``)."""
+    machine = platform.machine().lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    return f"{machine}-{platform.system().lower()}"

@@ -1,0 +1,1 @@
+"""Reproducibility: comparators per kind (file, directory, tar, OCI image) and the rebuild driver."""
