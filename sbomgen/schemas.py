@@ -35,6 +35,8 @@ SCHEMAS = {
     "cyclonedx-1.7": "bom-1.7.schema.json",
     "in-toto-statement-v1": "in-toto-statement-v1.schema.json",
     "slsa-provenance-v1": "slsa-provenance-v1.schema.json",
+    "sbomgen-diff-report-v1": "sbomgen-diff-report-v1.schema.json",
+    "sbomgen-rebuild-report-v1": "sbomgen-rebuild-report-v1.schema.json",
 }
 
 
