@@ -8,7 +8,7 @@ from sbomgen.errors import InputNotFoundError
 from sbomgen.oci.reader import is_image, open_image
 from sbomgen.verify.compression import sniff
 from sbomgen.verify.directory import compare_directories
-from sbomgen.verify.files import compare_file_contents, sha256_file
+from sbomgen.verify.files import compare_file_contents, files_equal, sha256_file
 from sbomgen.verify.model import Comparison, Difference, Kind
 from sbomgen.verify.oci import compare_images
 from sbomgen.verify.tarball import compare_tar_files
@@ -58,7 +58,7 @@ def compare_nested(left: str, right: str, label: str, comparison: Comparison) ->
     lkind, rkind = sniff(left), sniff(right)
     if lkind == "other" or rkind == "other":
         return False
-    if sha256_file(left)[0] == sha256_file(right)[0]:
+    if files_equal(left, right):
         return True
     if classify(left) == classify(right) == "tar":
         compare_tar_files(left, right, comparison, label + "/")
@@ -70,6 +70,8 @@ def compare(left_spec: str, right_spec: str) -> Comparison:
     lkind, rkind = classify(left_spec), classify(right_spec)
     left, right = _path(left_spec), _path(right_spec)
     comparison = Comparison(left_spec, right_spec, lkind)
+    if lkind == rkind and lkind != "directory" and os.path.isfile(left) and os.path.isfile(right) and files_equal(left, right):
+        return comparison  # the same bytes: nothing inside can differ
     if lkind != rkind:
         comparison.kind = "mixed"
         comparison.add(Difference(".", Kind.TYPE, lkind, rkind))

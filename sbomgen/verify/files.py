@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 from collections.abc import Iterable
 
 from sbomgen.verify.hints import lines_cause, text_cause
@@ -13,6 +14,45 @@ CHUNK = 1 << 20
 #: Texts up to this size get a line diff; larger ones, and binaries, their first differing offset.
 TEXT_LIMIT = 1 << 20
 DIFF_LINES = 40
+
+
+def streams_equal(left, right, hasher=None) -> bool:
+    """Whether two binary streams hold the same bytes, compared chunk by chunk (stops at the
+    first difference); ``hasher`` (e.g. a sha256) is fed the left side's bytes on the way."""
+    lbuf, rbuf = bytearray(CHUNK), bytearray(CHUNK)
+    lview, rview = memoryview(lbuf), memoryview(rbuf)
+    while True:
+        ln = _fill(left, lview, CHUNK)
+        rn = _fill(right, rview, CHUNK)
+        if ln != rn:
+            return False
+        # whole buffers compare with memcmp; memoryview slices compare far slower
+        if (lbuf != rbuf) if ln == CHUNK else (lbuf[:ln] != rbuf[:rn]):
+            return False
+        if not ln:
+            return True
+        if hasher is not None:
+            hasher.update(lview[:ln])
+
+
+def _fill(stream, view: memoryview, want: int) -> int:
+    """Read exactly ``want`` bytes unless the stream ends first."""
+    got = 0
+    while got < want:
+        n = stream.readinto(view[got:want])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def files_equal(left: str, right: str) -> bool:
+    """Byte-for-byte equality of two files: sizes first, then a chunked comparison (no hashing:
+    at about three times the speed of SHA-256 here)."""
+    if os.path.getsize(left) != os.path.getsize(right):
+        return False
+    with open(left, "rb", buffering=0) as lf, open(right, "rb", buffering=0) as rf:
+        return streams_equal(lf, rf)
 
 
 def sha256_file(path: str) -> tuple[str, int]:
@@ -75,6 +115,8 @@ def describe_bytes(label: str, left: bytes, right: bytes) -> Difference:
 
 def compare_file_contents(label: str, left: str, right: str) -> Difference | None:
     """Compare two regular files on disk; None when their bytes are equal."""
+    if files_equal(left, right):
+        return None
     lhash, lsize = sha256_file(left)
     rhash, rsize = sha256_file(right)
     if lhash == rhash:

@@ -6,9 +6,12 @@ manifest blob: its manifest.json entry is compared instead).
 
 from __future__ import annotations
 
+import hashlib
 import json
 
-from sbomgen.oci.reader import Image, ImageManifest
+from sbomgen.errors import ImageError
+from sbomgen.oci.reader import Image, ImageManifest, Layer
+from sbomgen.verify.files import streams_equal
 from sbomgen.verify.hints import value_cause
 from sbomgen.verify.model import Comparison, Difference, Kind
 from sbomgen.verify.tarball import compare_members, read_members
@@ -45,6 +48,21 @@ def _without_digests(manifest: dict) -> dict:
     return clean
 
 
+def _same_verified_blob(left: Image, la: Layer, right: Image, lb: Layer) -> bool:
+    """Whether two blobs that claim one digest hold the same bytes, and those bytes have it.
+
+    Equal bytes have equal hashes, so hashing one side verifies both. Bytes that differ
+    are left to the full comparison, which verifies each side on its own.
+    """
+    hasher = hashlib.sha256()
+    with left.store.open_file(la.name) as lf, right.store.open_file(lb.name) as rf:
+        if not streams_equal(lf, rf, hasher):
+            return False
+    if la.digest.startswith("sha256:") and hasher.hexdigest() != la.digest[7:]:
+        raise ImageError(f"{left.source} and {right.source}: layer {la.digest}: digest mismatch: content is sha256:{hasher.hexdigest()}")
+    return True
+
+
 def _compare_manifest(left: Image, right: Image, a: ImageManifest, b: ImageManifest, label: str, comparison: Comparison) -> None:
     """Equal digests are not trusted: every layer is still read, which verifies its digest."""
     json_diff(f"{label}manifest", _without_digests(a.manifest), _without_digests(b.manifest), comparison)
@@ -60,12 +78,12 @@ def _compare_manifest(left: Image, right: Image, a: ImageManifest, b: ImageManif
             continue
         la, lb = a.layers[position], b.layers[position]
         where = f"{label}layer {position} ({_short(la.digest)})/"
+        if la.digest == lb.digest and _same_verified_blob(left, la, right, lb):
+            continue
         with left.open_layer(la) as stream:
             amembers, apayload = read_members(stream, f"{left.source} {where}")
         with right.open_layer(lb) as stream:
             bmembers, bpayload = read_members(stream, f"{right.source} {where}")
-        if la.digest == lb.digest:
-            continue  # verified by reading: the same blob
         comparison.add(Difference(f"{label}layer {position}", Kind.DIGEST, la.digest, lb.digest))
         if apayload == bpayload:
             comparison.add(Difference(f"{label}layer {position}", Kind.COMPRESSION, la.digest, lb.digest,

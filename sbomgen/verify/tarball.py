@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from sbomgen.errors import ArchiveError
 from sbomgen.verify.compression import STREAM_ERRORS, HashingReader, gzip_header, open_decompressed, sniff
-from sbomgen.verify.files import TEXT_LIMIT, describe_bytes, sha256_file
+from sbomgen.verify.files import TEXT_LIMIT, describe_bytes, files_equal, sha256_file
 from sbomgen.verify.hints import text_cause
 from sbomgen.verify.model import Cause, Comparison, Difference, Kind
 
@@ -139,10 +139,10 @@ def compare_members(
 
 def compare_tar_files(left: str, right: str, comparison: Comparison, label: str = "") -> None:
     """Compare two tar files, each plain, gzip- or zstd-compressed."""
+    if files_equal(left, right):
+        return
     lhash, _ = sha256_file(left)
     rhash, _ = sha256_file(right)
-    if lhash == rhash:
-        return
     lkind, rkind = sniff(left), sniff(right)
     if lkind != rkind:
         comparison.add(Difference(label or ".", Kind.COMPRESSION, lkind, rkind, "different compression", Cause.COMPRESSION))
