@@ -250,3 +250,77 @@ def _copy_layout(src: Path, dest: Path, motd: bytes | None = None) -> Path:
     index["manifests"][0]["size"] = len(data)
     (dest / "index.json").write_text(json.dumps(index))
     return dest
+
+
+def _tar_dir(src: Path, dest: Path) -> Path:
+    """An oci-archive: the layout directory as a tar."""
+    with tarfile.open(dest, "w") as tar:
+        for child in sorted(src.iterdir()):
+            tar.add(child, arcname=child.name)
+    return dest
+
+
+def test_oci_archives(repro, tmp_path):
+    a = _tar_dir(repro.results["oci-a"], tmp_path / "a.tar")
+    b = _tar_dir(repro.results["oci-b"], tmp_path / "b.tar")
+    _, report, _ = _diff(repro, "oci-archive:" + str(a), "oci-archive:" + str(b))
+    assert report["kind"] == "oci-archive"
+    _, layouts, _ = _diff(repro, repro.results["oci-a"], repro.results["oci-b"])
+    assert _kinds(report) == _kinds(layouts)
+
+
+def _docker_archive(dest: Path, created: str, motd: bytes, gzip_whole: bool = False) -> Path:
+    """A docker-archive in the shape dockerTools writes: manifest.json, config, <id>/layer.tar."""
+    import hashlib
+    import io
+
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        info = tarfile.TarInfo("etc/motd")
+        info.size, info.mtime = len(motd), 1
+        tar.addfile(info, io.BytesIO(motd))
+    layer_bytes = layer.getvalue()
+    layer_id = hashlib.sha256(layer_bytes).hexdigest()
+    config = json.dumps({"created": created, "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_id}"]}}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": ["weather:latest"], "Layers": [f"{layer_id}/layer.tar"]}]).encode()
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in ((config_name, config), (f"{layer_id}/layer.tar", layer_bytes), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1
+            tar.addfile(info, io.BytesIO(data))
+    dest.write_bytes(gzip.compress(raw.getvalue(), mtime=0) if gzip_whole else raw.getvalue())
+    return dest
+
+
+def test_docker_archives(repro, tmp_path):
+    a = _docker_archive(tmp_path / "a.tar.gz", "2024-01-01T00:00:00Z", b"hello\n", gzip_whole=True)
+    b = _docker_archive(tmp_path / "b.tar.gz", "2024-01-02T00:00:00Z", b"hello\n", gzip_whole=True)
+    _, report, _ = _diff(repro, a, b)
+    assert report["kind"] == "docker-archive"
+    assert ("config:/created", "json", "timestamp") in _kinds(report)
+    c = _docker_archive(tmp_path / "c.tar", "2024-01-01T00:00:00Z", b"hello, world\n")
+    _, report, _ = _diff(repro, "docker-archive:" + str(a), "docker-archive:" + str(c))
+    assert any(p.endswith("/etc/motd") and k == "content" for p, k, _ in _kinds(report)), _kinds(report)
+
+
+def test_image_kinds_compared_across_formats(repro, tmp_path):
+    archive = _tar_dir(repro.results["oci-a"], tmp_path / "a.tar")
+    code, report, _ = _diff(repro, repro.results["oci-a"], archive)
+    assert code == 0 and report["kind"] == "oci-layout vs oci-archive"
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="zstd not installed")
+def test_zstd_tar_against_gzip_of_the_same_tar(repro, tmp_path):
+    import subprocess
+
+    tar = repro.results["tarOrder-a"] / "data.tar"
+    zst = tmp_path / "data.tar.zst"
+    subprocess.run(["zstd", "-q", "-o", str(zst), str(tar)], check=True)
+    gz = tmp_path / "data.tar.gz"
+    gz.write_bytes(gzip.compress(tar.read_bytes(), mtime=0))
+    _, report, _ = _diff(repro, zst, gz)
+    assert _kinds(report) == [(".", "compression", "compression")]
+    _, same, _ = _diff(repro, zst, tar)
+    assert _kinds(same) == [(".", "compression", "compression")]
