@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
 
-from sbomgen.errors import OutputWriteError
+from sbomgen.errors import OutputWriteError, SbomgenError
+
+
+def load_json(path: str, error: type[SbomgenError], what: str = ""):
+    """Parse a JSON file; an unreadable file or bad JSON raises ``error`` with one clear line."""
+    label = f"{what} {path}" if what else str(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise error(f"cannot read {label}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{label} is not valid JSON: {exc}") from None
 
 
 def _umask() -> int:

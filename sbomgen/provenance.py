@@ -32,6 +32,7 @@ from sbomgen.formats import dsse
 from sbomgen.formats.provenance import DRV_SHA256, FILE_SHA256, NAR_SHA256, PREDICATE_TYPE, RunInfo, Subject, build_statement
 from sbomgen.graph.closure import buildtime_graph
 from sbomgen.graph.model import DependencyGraph
+from sbomgen.fsutil import load_json
 from sbomgen.keys import SigningKey, VerifyKey
 from sbomgen.nix.nar import nar_sha256_hex
 from sbomgen.nix.store import NixStore
@@ -176,13 +177,7 @@ class VerifyReport:
 def load_attestation(path: str, key: VerifyKey | None) -> tuple[dict, VerifyReport]:
     """Read a statement or DSSE envelope; checks the signature when ``key`` is given."""
     report = VerifyReport(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except OSError as exc:
-        raise MalformedAttestationError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedAttestationError(f"{path} is not JSON: {exc}") from None
+    data = load_json(path, MalformedAttestationError)
     if dsse.is_envelope(data):
         envelope = dsse.parse_envelope(data, path)
         report.signed = True

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from typing import Annotated, Optional
+
 import click
 import typer
 from typer.core import TyperGroup
@@ -22,6 +24,37 @@ class DefaultCommandGroup(TyperGroup):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
+
+
+def _show_version(ctx: typer.Context, value: bool) -> None:
+    if value:
+        from sbomgen import __version__
+
+        name = ctx.find_root().command.name
+        typer.echo(f"sbomgen {__version__}" if name == "sbomgen" else f"{name} (sbomgen) {__version__}")
+        raise typer.Exit()
+
+
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version.")] = None,
+) -> None:
+    """Supply-chain evidence for Nix builds."""
+
+
+def make_app(group: type[DefaultCommandGroup], name: str, help_text: str) -> typer.Typer:
+    """A typer app with sbomgen's conventions: a default command, ``--version``, plain help."""
+    app = typer.Typer(
+        cls=group,
+        name=name,
+        help=help_text,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        add_completion=False,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+    )
+    app.callback()(_root)
+    return app
 
 
 def exit_code_table(codes: dict[int, str]) -> str:

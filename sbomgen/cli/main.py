@@ -16,8 +16,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from sbomgen import __version__
-from sbomgen.cli.common import DefaultCommandGroup, exit_code_table, run_guarded
+from sbomgen.cli.common import DefaultCommandGroup, exit_code_table, make_app, run_guarded
 from sbomgen.errors import EXIT_CODES
 from sbomgen.fsutil import write_atomic
 from sbomgen.graph.model import GraphKind
@@ -28,33 +27,13 @@ class SbomGroup(DefaultCommandGroup):
     default_command = "sbom"
 
 
-app = typer.Typer(
-    cls=SbomGroup,
-    name="sbomgen",
-    help=(
-        "Supply-chain evidence for Nix builds.\n\n"
-        "sbomgen ./result --depth=2   writes sbom.spdx.json (SPDX 2.3) and sbom.cdx.json (CycloneDX 1.6).\n\n"
-        + exit_code_table(EXIT_CODES)
-    ),
-    context_settings={"help_option_names": ["-h", "--help"]},
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
+app = make_app(
+    SbomGroup,
+    "sbomgen",
+    "Supply-chain evidence for Nix builds.\n\n"
+    "sbomgen ./result --depth=2   writes sbom.spdx.json (SPDX 2.3) and sbom.cdx.json (CycloneDX 1.6).\n\n"
+    + exit_code_table(EXIT_CODES),
 )
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"sbomgen {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = None,
-) -> None:
-    """Supply-chain evidence for Nix builds."""
 
 
 class SpdxFormat(str, Enum):

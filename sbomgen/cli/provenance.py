@@ -15,8 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from sbomgen import __version__
-from sbomgen.cli.common import DefaultCommandGroup, exit_code_table, run_guarded
+from sbomgen.cli.common import DefaultCommandGroup, exit_code_table, make_app, run_guarded
 from sbomgen.errors import EXIT_CODES, VERIFY_EXIT_CODES
 from sbomgen.fsutil import write_atomic
 
@@ -25,33 +24,13 @@ class ProvenanceGroup(DefaultCommandGroup):
     default_command = "make"
 
 
-app = typer.Typer(
-    cls=ProvenanceGroup,
-    name="provenance",
-    help=(
-        "SLSA v1 provenance (in-toto Statement v1) for Nix builds, DSSE signing, verification.\n\n"
-        "provenance --recursive ./result -o weather.intoto.json\n\n"
-        + exit_code_table({**EXIT_CODES, **VERIFY_EXIT_CODES})
-    ),
-    context_settings={"help_option_names": ["-h", "--help"]},
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
+app = make_app(
+    ProvenanceGroup,
+    "provenance",
+    "SLSA v1 provenance (in-toto Statement v1) for Nix builds, DSSE signing, verification.\n\n"
+    "provenance --recursive ./result -o weather.intoto.json\n\n"
+    + exit_code_table({**EXIT_CODES, **VERIFY_EXIT_CODES}),
 )
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"provenance (sbomgen) {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = None,
-) -> None:
-    """SLSA v1 provenance for Nix builds."""
 
 
 def write_statement(statement: dict, output: str, sign_key: str | None) -> str:

@@ -8,7 +8,6 @@ the only entry with its ``pname`` (noted as ``matched_by = "pname"``).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from license_expression import get_spdx_licensing
 
 from sbomgen.errors import MetadataError
+from sbomgen.fsutil import load_json
 from sbomgen.graph.identifiers import cpe23
 from sbomgen.graph.model import Component, DependencyGraph, License, Meta
 
@@ -117,13 +117,7 @@ def _as_dict(meta: Meta) -> dict[str, Any]:
 
 def load_meta(path: str | Path) -> MetaIndex:
     """Read a ``nix-env -qa --meta --json`` file; :class:`MetadataError` when it is not one."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except OSError as exc:
-        raise MetadataError(f"cannot read metadata file {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MetadataError(f"metadata file {path} is not valid JSON: {exc}") from None
+    data = load_json(str(path), MetadataError, "metadata file")
     if not isinstance(data, dict):
         raise MetadataError(
             f"metadata file {path} is not in the `nix-env -qa --meta --json` shape (expected an object of attribute paths)"

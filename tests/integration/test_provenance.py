@@ -185,7 +185,7 @@ def test_truncated_envelope(nix_store, keys, tmp_path):
     assert run_provenance(str(nix_store.results["app"]), "--sign-key", str(keys / "ed25519.pem"), "-o", str(out), env=nix_store.env).code == 0
     out.write_text(out.read_text()[:150])
     run = run_provenance("verify", str(out), "--key", str(keys / "ed25519.pub.pem"), env=nix_store.env)
-    assert run.code == 24 and "not JSON" in run.stderr
+    assert run.code == 24 and "not valid JSON" in run.stderr
 
 
 def test_envelope_without_key_is_a_usage_error(nix_store, keys, tmp_path):
