@@ -8,24 +8,52 @@ Everything is rendered and validated in memory before any file is written.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass, field
 
-from sbomgen.errors import DocumentInvalidError, OutputFormatError
+from sbomgen.errors import DocumentInvalidError, OutputFormatError, UsageError
 from sbomgen.formats import csv as csv_format
 from sbomgen.formats import cyclonedx, spdx
 from sbomgen.formats.context import DocumentContext
 from sbomgen.graph.closure import buildtime_graph, runtime_graph
+from sbomgen.graph.image import image_graph
 from sbomgen.graph.meta import apply_meta, load_meta
 from sbomgen.graph.model import DependencyGraph
 from sbomgen.nix.store import NixStore
 from sbomgen.nix.storepath import resolve_input
+from sbomgen.oci.contents import read_contents, scratch_dir
+from sbomgen.oci.reader import is_image, open_image
 from sbomgen.schemas import schema_errors
+
+
+IMAGE_PREFIXES = ("oci:", "oci-archive:", "docker-archive:")
+
+
+def looks_like_image(target: str) -> bool:
+    """``oci:``/``oci-archive:``/``docker-archive:`` specs, image files, and OCI layout directories."""
+    if target.startswith(IMAGE_PREFIXES):
+        return True
+    if not os.path.exists(target):
+        return False
+    return is_image(target)
+
+
+def load_image_graph(target: str, db_path: str | None = None) -> DependencyGraph:
+    """Open an image, read every layer, and describe what it contains."""
+    image = open_image(target)
+    scratch = scratch_dir()
+    try:
+        return image_graph(read_contents(image, scratch), db_path)
+    finally:
+        image.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @dataclass(slots=True)
 class GraphResult:
     graph: DependencyGraph
-    store: NixStore
+    store: NixStore | None
     meta_entries: int = 0
     meta_matched: int = 0
 
@@ -38,14 +66,20 @@ def load_graph(
     meta_file: str | None = None,
     db_path: str | None = None,
 ) -> GraphResult:
-    """Resolve ``target`` (``./result``, a store path or a ``.drv``) and walk its closure."""
+    """Resolve ``target`` (``./result``, a store path, a ``.drv``, or an image) and walk it."""
     meta_index = load_meta(meta_file) if meta_file else None  # fail early on a bad --meta
-    resolved = resolve_input(target)
-    store = NixStore(resolved.store_dir, db_path=db_path)
-    store.require_valid(resolved.store_path)
-    walk = buildtime_graph if buildtime else runtime_graph
-    graph = walk(store, resolved.store_path, depth)
-    result = GraphResult(graph, store)
+    if looks_like_image(target):
+        if buildtime:
+            raise UsageError(f"{target} is an image: it has no build-time graph (give the store path it was built from)")
+        graph = load_image_graph(target, db_path)
+        result = GraphResult(graph, None)
+    else:
+        resolved = resolve_input(target)
+        store = NixStore(resolved.store_dir, db_path=db_path)
+        store.require_valid(resolved.store_path)
+        walk = buildtime_graph if buildtime else runtime_graph
+        graph = walk(store, resolved.store_path, depth)
+        result = GraphResult(graph, store)
     if meta_index is not None:
         result.meta_entries = len(meta_index)
         result.meta_matched = apply_meta(graph, meta_index)
@@ -117,14 +151,14 @@ class Rendered:
     checks: list[str] = field(default_factory=list)
 
 
-def render(graph: DependencyGraph, outputs: list[OutputSpec], *, validate: bool = True) -> list[Rendered]:
+def render(graph: DependencyGraph, outputs: list[OutputSpec], *, validate: bool = True, epoch: int | None = None) -> list[Rendered]:
     """Render every requested output; with ``validate``, check each against its validator/schema.
 
     SPDX goes through spdx-tools' full validation, and its JSON through the official SPDX 2.3
     schema; CycloneDX JSON through the official CycloneDX schema of its version.  A failure is
     a bug in sbomgen and raises :class:`DocumentInvalidError`.
     """
-    context = DocumentContext.for_graph(graph)
+    context = DocumentContext.for_graph(graph, epoch=epoch)
     spdx_doc = bom = None
     rendered = []
     for spec in outputs:

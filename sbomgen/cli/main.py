@@ -142,12 +142,12 @@ def _summary(result, rendered, elapsed: float) -> dict:
 
 def _print_summary(summary: dict, console: Console | None = None) -> None:
     console = console or Console(highlight=False, soft_wrap=True)
-    kind = "runtime" if summary["closure"] == GraphKind.RUNTIME.value else "build-time"
+    kind = {GraphKind.RUNTIME.value: "runtime closure", GraphKind.BUILDTIME.value: "build-time closure"}.get(summary["closure"], "image")
     depth = "" if summary["depth"] is None else f", depth {summary['depth']}"
     label = f"{summary['name']} {summary['version']}".strip()
     console.print(f"[bold]{label}[/bold]  {summary['target']}")
     console.print(
-        f"  {summary['components']} components in the {kind} closure{depth}: "
+        f"  {summary['components']} components in the {kind}{depth}: "
         f"{summary['sources']} sources, {summary['not_built']} not built, "
         f"{summary['with_digest']} with a SHA-256 digest, {_human_size(summary['nar_size'])} in total"
     )
@@ -199,9 +199,11 @@ def build_command(
     run_guarded(work)
 
 
-from sbomgen.cli import diff as _diff  # noqa: E402 - registers its commands on app
+from sbomgen.cli import diff as _diff  # noqa: E402 - these register their commands on app
+from sbomgen.cli import image as _image  # noqa: E402
 
 _diff.register(app)
+_image.register(app)
 
 
 def main() -> None:

@@ -29,8 +29,9 @@ class DocumentContext:
     tool_version: str = __version__
 
     @classmethod
-    def for_graph(cls, graph: DependencyGraph, now: datetime | None = None) -> DocumentContext:
-        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    def for_graph(cls, graph: DependencyGraph, now: datetime | None = None, epoch: int | None = None) -> DocumentContext:
+        """``epoch`` (e.g. an image's pinned creation time) wins over ``SOURCE_DATE_EPOCH``."""
+        epoch = str(epoch) if epoch is not None else os.environ.get("SOURCE_DATE_EPOCH")
         if epoch:
             try:
                 created = datetime.fromtimestamp(int(epoch), tz=timezone.utc)

@@ -40,7 +40,7 @@ _HASH_ALGOS = {"sha256": HashAlgorithm.SHA_256, "sha512": HashAlgorithm.SHA_512,
 
 
 def _properties(component: Component) -> list[Property]:
-    props = [Property(name="nix:store_path", value=component.store_path)]
+    props = [] if component.explicit_digest else [Property(name="nix:store_path", value=component.store_path)]
     if component.drv_path:
         props.append(Property(name="nix:drv_path", value=component.drv_path))
     if component.output:
@@ -66,6 +66,7 @@ def _properties(component: Component) -> list[Property]:
     props.append(Property(name="nix:depth", value=str(component.depth)))
     if component.meta and component.meta.attr_path:
         props.append(Property(name="nix:attr_path", value=component.meta.attr_path))
+    props.extend(Property(name=key, value=value) for key, value in sorted(component.extra.items()))
     return props
 
 
@@ -118,6 +119,8 @@ def build_cyclonedx(graph: DependencyGraph, context: DocumentContext) -> Bom:
     """The CycloneDX BOM for ``graph`` (schema version is chosen when rendering)."""
     components = graph.sorted_components()
     cdx = {c.store_path: _component(c, graph.role(c)) for c in components}
+    if graph.kind is GraphKind.IMAGE:
+        cdx[graph.root].type = ComponentType.CONTAINER
     tool = CdxComponent(name=TOOL_NAME, version=context.tool_version, type=ComponentType.APPLICATION)
     phase = LifecyclePhase.BUILD if graph.kind is GraphKind.BUILDTIME else LifecyclePhase.POST_BUILD
     bom = Bom(

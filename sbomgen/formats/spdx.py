@@ -2,7 +2,7 @@
 
 * One package per component, ``SPDXRef-`` + its ``HASH-NAME``; ``filesAnalyzed`` false.
 * ``SPDXRef-DOCUMENT DESCRIBES`` the root; runtime edges are ``A DEPENDS_ON B``; build-time
-  edges are ``B BUILD_DEPENDENCY_OF A``.
+  edges are ``B BUILD_DEPENDENCY_OF A``; an image ``CONTAINS`` each store path in it.
 * Checksum SHA256 = the component digest (NAR hash for built paths; see
   :class:`~sbomgen.graph.model.DigestOf`), stated in the package comment.
 * purl as a ``PACKAGE-MANAGER`` external ref, CPE 2.3 as ``SECURITY`` when metadata has one.
@@ -55,6 +55,7 @@ _DIGEST_NOTE = {
     DigestOf.NAR: "SHA256 is of the NAR serialisation of the store path (Nix narHash)",
     DigestOf.FIXED_OUTPUT: "SHA256 is the hash the fixed-output derivation declares (path not built here)",
     DigestOf.DERIVATION: "SHA256 is of the NAR of the .drv (output not built; the recipe is pinned)",
+    DigestOf.OCI_MANIFEST: "SHA256 is the image's manifest digest",
 }
 
 
@@ -70,7 +71,7 @@ def _license_expression(component: Component):
 
 
 def _comment(component: Component) -> str:
-    lines = [f"nix store path: {component.store_path}"]
+    lines = [] if component.explicit_digest else [f"nix store path: {component.store_path}"]
     if component.drv_path:
         lines.append(f"nix derivation: {component.drv_path}")
     if component.output:
@@ -87,6 +88,7 @@ def _comment(component: Component) -> str:
     digest = component.digest
     if digest:
         lines.append(_DIGEST_NOTE[digest[0]])
+    lines.extend(f"{key}: {value}" for key, value in sorted(component.extra.items()))
     return "\n".join(lines)
 
 
@@ -139,7 +141,9 @@ def build_spdx(graph: DependencyGraph, context: DocumentContext) -> Document:
     relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, ids[graph.root])]
     for component in components:
         for dep in sorted(graph.dependencies(component.store_path), key=lambda p: ids[p]):
-            if graph.kind is GraphKind.RUNTIME:
+            if graph.kind is GraphKind.IMAGE and component.store_path == graph.root:
+                relationships.append(Relationship(ids[component.store_path], RelationshipType.CONTAINS, ids[dep]))
+            elif graph.kind in (GraphKind.RUNTIME, GraphKind.IMAGE):
                 relationships.append(Relationship(ids[component.store_path], RelationshipType.DEPENDS_ON, ids[dep]))
             else:
                 relationships.append(

@@ -14,6 +14,7 @@ from enum import Enum
 class GraphKind(str, Enum):
     RUNTIME = "runtime"
     BUILDTIME = "buildtime"
+    IMAGE = "image"  # what an OCI/docker image contains: the root is the image itself
 
 
 class Role(str, Enum):
@@ -35,6 +36,8 @@ class DigestOf(str, Enum):
     DERIVATION = "derivation"
     """SHA-256 of the NAR of the ``.drv``: the output is not built, so the exact build
     recipe is what the build-time SBOM can pin."""
+    OCI_MANIFEST = "oci-manifest"
+    """The digest of an image's manifest (or of its config, for a docker-archive): the image."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,9 @@ class Component:
     depth: int = 0
     purl: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    """Further facts as ``prefix:name`` -> value (e.g. ``oci:layers``), exported as properties."""
+    explicit_digest: tuple[DigestOf, str] | None = None
+    """A digest that is not of a store path (an image's manifest digest)."""
 
     @property
     def ref(self) -> str:
@@ -110,6 +116,8 @@ class Component:
     @property
     def digest(self) -> tuple[DigestOf, str] | None:
         """The SHA-256 (hex) this component is pinned by, and what it was taken of."""
+        if self.explicit_digest:
+            return self.explicit_digest
         if self.nar_hash_hex:
             return DigestOf.NAR, self.nar_hash_hex
         if self.fixed_output and self.fixed_output.algo == "sha256":

@@ -1,0 +1,67 @@
+"""``sbomgen image``: a deterministic layered OCI image from a Nix closure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from sbomgen.cli.common import run_guarded
+
+IMAGE_HELP = """Pack a Nix closure into a deterministic layered image: one layer per store path
+(most shared first, like dockerTools.buildLayeredImage), byte-identical across runs.
+
+Formats: an OCI image layout directory (oci), an oci-archive or a docker-archive tar.
+--attach-sbom stores the image's SPDX and CycloneDX SBOMs in the layout as OCI 1.1
+referrers of the image.
+"""
+
+
+def image_command(
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="./result or a store path: the image's main closure.", show_default=False)],
+    output: Annotated[str, typer.Option("--output", "-o", metavar="PATH", help="Where to write the image.")] = "image.oci",
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="oci (a layout directory), oci-archive or docker-archive.")] = "oci",
+    name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Image name (default: the store path name).")] = None,
+    tag: Annotated[str, typer.Option("--tag", metavar="TAG", help="Image tag.")] = "latest",
+    contents: Annotated[Optional[list[str]], typer.Option("--contents", metavar="PATH", help="Store path whose tree is linked into / (repeatable).")] = None,
+    entrypoint: Annotated[Optional[str], typer.Option("--entrypoint", metavar="CMD", help="Entrypoint; a relative path is inside TARGET (bin/weather).")] = None,
+    cmd: Annotated[Optional[list[str]], typer.Option("--cmd", metavar="ARG", help="Cmd arguments (repeatable).")] = None,
+    env: Annotated[Optional[list[str]], typer.Option("--env", metavar="K=V", help="Environment (repeatable).")] = None,
+    working_dir: Annotated[Optional[str], typer.Option("--workdir", metavar="DIR", help="WorkingDir.")] = None,
+    port: Annotated[Optional[list[str]], typer.Option("--port", metavar="PORT", help="Exposed port, e.g. 8080 or 8080/tcp (repeatable).")] = None,
+    label: Annotated[Optional[list[str]], typer.Option("--label", metavar="K=V", help="Label (repeatable).")] = None,
+    max_layers: Annotated[int, typer.Option("--max-layers", min=1, metavar="N", help="At most N layers; the least shared paths share the last one.")] = 100,
+    attach_sbom: Annotated[bool, typer.Option("--attach-sbom", help="Attach SPDX and CycloneDX SBOMs as OCI referrers.")] = False,
+    attach_provenance: Annotated[Optional[str], typer.Option("--attach-provenance", metavar="FILE", help="Attach this provenance (statement or DSSE) as a referrer.")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database.")] = None,
+) -> None:
+    def work() -> None:
+        from sbomgen.errors import UsageError
+        from sbomgen.image import ImageRequest, build_image
+
+        if (attach_sbom or attach_provenance) and fmt == "docker-archive":
+            raise UsageError("--attach-sbom/--attach-provenance need an OCI format: docker-archives have no referrers")
+        err = Console(stderr=True)
+        request = ImageRequest(
+            target=target, output=output, name=name, tag=tag, contents=tuple(contents or ()),
+            entrypoint=tuple(entrypoint.split()) if entrypoint else (), cmd=tuple(cmd or ()), env=tuple(env or ()),
+            working_dir=working_dir, exposed_ports=tuple(port or ()), labels=tuple(label or ()), max_layers=max_layers,
+            fmt=fmt, attach_sbom=attach_sbom, provenance=attach_provenance, db_path=db,
+        )
+        with err.status(f"Packing {target}…") if err.is_terminal else _null():
+            result = build_image(request)
+        print(f"wrote {result.output} ({result.fmt}): manifest {result.manifest_digest}")
+        print(f"  {len(result.layers)} layers for {result.closure_size} store paths" + (f", {len(result.referrers)} referrers" if result.referrers else ""))
+
+    run_guarded(work)
+
+
+def _null():
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("image", help=IMAGE_HELP)(image_command)
