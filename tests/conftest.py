@@ -34,6 +34,7 @@ BUILT = {
     "go": ["out"],
     "gcc": ["out"],
     "stdenv": ["out"],
+    "nginx": ["out"],
 }
 
 
