@@ -16,11 +16,11 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
-import time
+
+from measure import timed
 
 LAYERS = 10
 
@@ -75,48 +75,6 @@ def make_archive(target: str, total_mb: int, tweak_layer: int | None, files: int
                 tar.add(path, arcname=f"{digest}/layer.tar", filter=lambda i: (setattr(i, "mtime", 1), i)[1])
     finally:
         shutil.rmtree(work)
-
-
-def _hwm_kb(pid: int) -> int:
-    """VmHWM of a running process: its peak RSS since its exec (rusage would count the
-    pre-exec copy of this Python process as well)."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def timed(cmd: list[str], timeout: float) -> dict:
-    """Wall time and the peak RSS of this one child, polled from /proc every 10 ms."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = start + timeout
-    peak = 0
-    while True:
-        peak = max(peak, _hwm_kb(proc.pid))
-        pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            os.wait4(proc.pid, 0)
-            status = None
-            break
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status) if status is not None else None
-    proc.returncode = code
-    return {
-        "command": " ".join(os.path.basename(c) if i == 0 else c for i, c in enumerate(cmd)),
-        "exit_code": code,
-        "seconds": round(elapsed, 2),
-        "peak_rss_mb": round(peak / 1024, 1),
-        "timed_out": code is None,
-    }
 
 
 def main() -> None:

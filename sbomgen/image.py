@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -111,10 +112,11 @@ def build_image(request: ImageRequest) -> ImageResult:
     scratch = tempfile.mkdtemp(prefix="sbomgen-image-")
     try:
         blobs = BlobStore(scratch)
-        layers, history = [], []
-        for group in plan:
-            layers.append(blobs.add_layer(store_path_entries(store.store_dir, group), mtime))
-            history.append(path_name(group[0]) if len(group) == 1 else f"{len(group)} store paths ({', '.join(path_name(p) for p in group[:3])}, ...)")
+        # layers are independent: compress them in parallel (zlib and hashlib release the GIL);
+        # the order of the results, not of completion, decides the image
+        with ThreadPoolExecutor(max_workers=max(1, min(len(plan), os.cpu_count() or 1))) as pool:
+            layers = list(pool.map(lambda group: blobs.add_layer(store_path_entries(store.store_dir, group), mtime), plan))
+        history = [path_name(g[0]) if len(g) == 1 else f"{len(g)} store paths ({', '.join(path_name(p) for p in g[:3])}, ...)" for g in plan]
         if contents:
             layers.append(blobs.add_layer(contents_entries(contents), mtime))
             history.append("contents: " + ", ".join(path_name(p) for p in contents))

@@ -10,7 +10,6 @@ hash parts of the other store paths. Members outside any store path are listed a
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat
 import tarfile
@@ -23,7 +22,9 @@ from sbomgen.nix.storepath import is_store_name
 from sbomgen.oci.reader import Image, ImageManifest
 from sbomgen.verify.compression import STREAM_ERRORS
 
-_HASH = re.compile(rb"[0-9a-df-np-sv-z]{32}")
+#: byte -> 1 for the 32 characters of Nix's base32 alphabet, 0 otherwise
+_BASE32_MASK = bytes(1 if chr(b) in "0123456789abcdfghijklmnpqrsvwxyz" else 0 for b in range(256))
+_RUN = b"\x01" * 32
 
 
 @dataclass(slots=True)
@@ -143,10 +144,27 @@ def _scan_references(root: str, hashes: dict[bytes, str]) -> set[str]:
             else:
                 continue
             for data in chunks:
-                for match in _HASH.findall(data):
-                    if match in hashes:
-                        refs.add(hashes[match])
+                _find_hashes(data, hashes, refs)
     return refs
+
+
+def _find_hashes(data: bytes, hashes: dict[bytes, str], refs: set[str]) -> None:
+    """Every known 32-character hash part occurring in ``data``, at any offset.
+
+    ``bytes.translate`` marks base32 characters at C speed; only the rare runs of 32 or more
+    such characters are then looked at window by window (a regex scan is ten times slower).
+    """
+    mask = data.translate(_BASE32_MASK)
+    pos = mask.find(_RUN)
+    while pos != -1:
+        end = pos + 32
+        while end < len(mask) and mask[end]:
+            end += 1
+        for start in range(pos, end - 31):
+            found = hashes.get(data[start : start + 32])
+            if found is not None:
+                refs.add(found)
+        pos = mask.find(_RUN, end)
 
 
 def _overlapping_chunks(path: str, size: int = 1 << 20):
