@@ -30,6 +30,7 @@ def schema_dir() -> Path:
 #: document kind -> schema file name
 SCHEMAS = {
     "spdx-2.3": "spdx-2.3.schema.json",
+    "cyclonedx-1.4": "bom-1.4.schema.json",
     "cyclonedx-1.5": "bom-1.5.schema.json",
     "cyclonedx-1.6": "bom-1.6.schema.json",
     "cyclonedx-1.7": "bom-1.7.schema.json",
@@ -37,6 +38,7 @@ SCHEMAS = {
     "slsa-provenance-v1": "slsa-provenance-v1.schema.json",
     "sbomgen-diff-report-v1": "sbomgen-diff-report-v1.schema.json",
     "sbomgen-rebuild-report-v1": "sbomgen-rebuild-report-v1.schema.json",
+    "sarif-2.1.0": "sarif-2.1.0.schema.json",
 }
 
 
@@ -47,8 +49,9 @@ def _registry() -> Registry:
         contents = json.loads(path.read_text(encoding="utf-8"))
         resource = Resource.from_contents(contents, default_specification=DRAFT7)
         resources.append((path.name, resource))
-        if "$id" in contents:
-            resources.append((contents["$id"], resource))
+        for key in ("$id", "id"):  # draft-04 schemas (SARIF) name themselves with "id"
+            if isinstance(contents.get(key), str):
+                resources.append((contents[key], resource))
     return Registry().with_resources(resources)
 
 

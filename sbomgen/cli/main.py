@@ -200,10 +200,12 @@ def build_command(
 
 
 from sbomgen.cli import diff as _diff  # noqa: E402 - these register their commands on app
+from sbomgen.cli import gate as _gate  # noqa: E402
 from sbomgen.cli import image as _image  # noqa: E402
 
 _diff.register(app)
 _image.register(app)
+_gate.register(app)
 
 
 def main() -> None:

@@ -119,6 +119,10 @@ def _component_for_path(
         if info
         else (_fixed_output(drv) if drv else None),
     )
+    if drv is not None and not drv.is_fixed_output:
+        urls = _download_urls(drv)
+        if urls:  # a fetch Nix cannot check: the URL's content is not pinned by a hash
+            component.extra["nix:unpinned_fetch"] = urls[0]
     assign_purl(component)
     return component
 

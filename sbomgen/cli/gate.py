@@ -1,0 +1,168 @@
+"""``sbomgen validate`` and ``sbomgen check``: the CI gates."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from sbomgen.cli.common import run_guarded
+from sbomgen.fsutil import write_atomic
+
+VALIDATE_HELP = """Validate SBOMs and attestations: SPDX 2.3 (JSON, tag-value), CycloneDX 1.4-1.7
+(JSON, XML), in-toto statements and DSSE envelopes, against the official schemas plus semantic
+checks (spdx-tools; dangling and duplicate bom-refs), and report NTIA minimum elements.
+
+\b
+Exit codes:
+   0  every file is valid
+   1  a file is invalid
+   2  a file is unreadable or of an unknown kind or version
+"""
+
+CHECK_HELP = """Check a build (./result, a store path, an image) or an SBOM file against a TOML
+policy (docs/ci.md): licences, denied packages, required fields, closure size, provenance,
+reproducibility, pinned fetches. Reports as a table, JSON, SARIF 2.1.0 and JUnit XML.
+
+\b
+Exit codes:
+   0  the policy holds (warnings allowed)
+   1  an error-level rule is violated
+   2  bad input (unreadable target, malformed policy, ...)
+"""
+
+
+def validate_command(
+    files: Annotated[list[str], typer.Argument(metavar="FILE...", help="Documents to validate.", show_default=False)],
+    json_out: Annotated[Optional[str], typer.Option("--json", metavar="FILE", help="Write the results as JSON (- for stdout).")] = None,
+) -> None:
+    def work() -> None:
+        from sbomgen.gate.validate import validate_file
+
+        results = [validate_file(path) for path in files]
+        if json_out:
+            write_atomic(json_out, json.dumps([r.as_json() for r in results], indent=2) + "\n")
+        if json_out != "-":
+            console = Console(highlight=False, soft_wrap=True)
+            for result in results:
+                verdict = "[green]VALID[/green]" if result.valid else "[red]INVALID[/red]"
+                console.print(f"{verdict} {escape(result.path)}: {result.kind} {result.version} ({result.encoding})")
+                for error in result.errors[:50]:
+                    console.print(f"  {escape(result.path)}:{escape(error.pointer or '/')}: {escape(error.message)}")
+                if len(result.errors) > 50:
+                    console.print(f"  … {len(result.errors) - 50} more errors")
+                if result.ntia_missing:
+                    gaps = ", ".join(f"{k} ({v} of {result.components})" for k, v in result.ntia_missing.items())
+                    console.print(f"  NTIA minimum elements missing: {gaps}")
+                elif result.components:
+                    console.print(f"  NTIA minimum elements: all present for {result.components} components")
+        if not all(r.valid for r in results):
+            raise typer.Exit(1)
+
+    run_guarded(work, error_code=2)
+
+
+def check_command(
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="./result, a store path, an image, or an SBOM (SPDX/CycloneDX JSON).", show_default=False)],
+    policy_path: Annotated[str, typer.Option("--policy", metavar="FILE", help="The policy (TOML).")] = "policy.toml",
+    provenance_path: Annotated[Optional[str], typer.Option("--provenance", metavar="FILE", help="Provenance of TARGET (overrides the policy's file).")] = None,
+    buildtime: Annotated[bool, typer.Option("--buildtime", help="Check the build-time closure instead of the runtime one.")] = False,
+    meta: Annotated[Optional[str], typer.Option("--meta", metavar="FILE", help="nixpkgs metadata to merge (licences...).")] = None,
+    sarif: Annotated[Optional[str], typer.Option("--sarif", metavar="FILE", help="Write SARIF 2.1.0.")] = None,
+    junit: Annotated[Optional[str], typer.Option("--junit", metavar="FILE", help="Write JUnit XML (one test case per rule).")] = None,
+    json_out: Annotated[Optional[str], typer.Option("--json", metavar="FILE", help="Write the results as JSON (- for stdout).")] = None,
+) -> None:
+    def work() -> None:
+        from sbomgen.gate import reports
+        from sbomgen.gate.policy import load_policy
+        from sbomgen.gate.rules import evaluate
+
+        policy = load_policy(policy_path)
+        if provenance_path:
+            policy.provenance_file = provenance_path
+        inventory, context = _inventory(target, buildtime, meta, policy)
+        results = evaluate(policy, inventory, context)
+        outputs = []
+        if sarif:
+            outputs.append((sarif, reports.sarif_text(reports.as_sarif(results, target, policy_path))))
+        if junit:
+            outputs.append((junit, reports.as_junit(results, target)))
+        if json_out:
+            outputs.append((json_out, json.dumps(reports.as_json(results, target, policy_path), indent=2) + "\n"))
+        for path, text in outputs:
+            write_atomic(path, text)
+        if json_out != "-":
+            _print_table(results, target, len(inventory.items) + 1)
+        if reports.errors(results):
+            raise typer.Exit(1)
+
+    run_guarded(work, error_code=2)
+
+
+def _inventory(target: str, buildtime: bool, meta: str | None, policy):
+    """An inventory of TARGET, and what else the rules may use."""
+    import os
+
+    from sbomgen.errors import NotInStoreError
+    from sbomgen.gate.documents import detect, from_document, from_graph
+    from sbomgen.gate.rules import CheckContext
+    from sbomgen.nix.storepath import resolve_input
+    from sbomgen.sbom import load_graph, looks_like_image
+
+    is_store = False
+    if not looks_like_image(target):
+        try:
+            resolve_input(target)
+            is_store = True
+        except NotInStoreError:
+            is_store = False
+    if not is_store and not looks_like_image(target) and os.path.isfile(target):
+        return from_document(detect(target)), CheckContext()
+    loaded = load_graph(target, buildtime=buildtime, meta_file=meta)
+    inventory = from_graph(loaded.graph, target)
+    context = CheckContext()
+    if is_store and policy.fixed_hash_fetches:
+        context.buildtime = inventory if buildtime else from_graph(load_graph(target, buildtime=True, meta_file=meta).graph, target)
+    if is_store and policy.reproducible:
+        context.rebuild = lambda: _rebuild(target)
+    return inventory, context
+
+
+def _rebuild(target: str) -> tuple[bool, str]:
+    from sbomgen.verify.rebuild import rebuild
+
+    (result,) = rebuild(target)
+    if result.status == "reproducible":
+        return True, ""
+    detail = result.message or ", ".join(f"{c.causes()}" for c in result.comparisons)
+    return False, f"{result.status}: {detail}"
+
+
+def _print_table(results, target: str, components: int) -> None:
+    console = Console(highlight=False, soft_wrap=True)
+    table = Table(title=f"Policy check of {escape(target)} ({components} components)")
+    for column in ("rule", "level", "result", "details"):
+        table.add_column(column)
+    for result in results:
+        status = "[green]pass[/green]" if result.passed else ("[red]FAIL[/red]" if result.level == "error" else "[yellow]warn[/yellow]")
+        if not result.checked:
+            status = "[yellow]not checked[/yellow]" if result.level == "warning" else "[red]FAIL[/red]"
+        details = "; ".join(v.message for v in result.violations[:3])
+        if len(result.violations) > 3:
+            details += f"; … {len(result.violations) - 3} more"
+        table.add_row(result.rule, result.level, status, escape(details or result.note))
+    console.print(table)
+    from sbomgen.gate.reports import errors
+
+    count = errors(results)
+    console.print("[red]policy violated[/red]" if count else "[green]policy holds[/green]", f"({count} error(s))" if count else "")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate", help=VALIDATE_HELP)(validate_command)
+    app.command("check", help=CHECK_HELP)(check_command)

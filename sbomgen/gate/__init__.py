@@ -1,0 +1,1 @@
+"""CI gates: validating supply-chain documents and checking policies against them."""

@@ -1,0 +1,173 @@
+"""Evaluating a policy against an inventory: one result per rule, with every violation named."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sbomgen.gate.documents import Inventory, Item
+from sbomgen.gate.policy import Policy, in_range, satisfiable
+
+RULES = {
+    "licenses.allow": "Every component's licence is allowed (SPDX expressions: OR needs one allowed branch, AND all)",
+    "licenses.deny": "No component needs a denied licence",
+    "deny.package": "No denied package (by name and version range)",
+    "require.digest": "Every component has a SHA-256 digest",
+    "require.purl": "Every component has a package URL",
+    "require.license": "Every component declares a licence",
+    "require.supplier": "Every component names its supplier",
+    "closure.max_components": "The closure is no larger than allowed",
+    "provenance.exists": "Provenance exists for the artifact",
+    "provenance.subject": "The provenance subject digest matches the artifact",
+    "provenance.dependencies": "Every dependency digest in the provenance matches the SBOM",
+    "reproducible": "The artifact rebuilds bit for bit",
+    "fetches.fixed_hash": "No build-time fetch without a fixed hash",
+}
+
+
+@dataclass(slots=True)
+class Violation:
+    message: str
+    component: str = ""  # purl, or name when there is none
+
+
+@dataclass(slots=True)
+class RuleResult:
+    rule: str
+    level: str
+    checked: bool = True
+    note: str = ""
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+    @property
+    def description(self) -> str:
+        return RULES[self.rule]
+
+
+def _who(item: Item) -> str:
+    return item.purl or (f"{item.name}@{item.version}" if item.version else item.name)
+
+
+def _label(item: Item) -> str:
+    return f"{item.name} {item.version}".strip()
+
+
+@dataclass(slots=True)
+class CheckContext:
+    """What a check may use beyond the inventory (only available for store path targets)."""
+
+    buildtime: Inventory | None = None
+    rebuild: Callable[[], tuple[bool, str]] | None = None  # -> (reproducible, detail)
+
+
+def evaluate(policy: Policy, inventory: Inventory, context: CheckContext) -> list[RuleResult]:
+    items = [inventory.root, *inventory.items]
+    results: list[RuleResult] = []
+    if policy.allow_licenses:
+        allowed = set(policy.allow_licenses)
+        result = RuleResult("licenses.allow", policy.license_level)
+        for item in items:
+            if item.license and not satisfiable(item.license, lambda lic: lic in allowed):
+                result.violations.append(Violation(f"{_label(item)}: licence {item.license} is not allowed", _who(item)))
+        results.append(result)
+    if policy.deny_licenses:
+        denied = set(policy.deny_licenses)
+        result = RuleResult("licenses.deny", policy.license_level)
+        for item in items:
+            if item.license and not satisfiable(item.license, lambda lic: lic not in denied):
+                result.violations.append(Violation(f"{_label(item)}: licence {item.license} requires a denied licence", _who(item)))
+        results.append(result)
+    for rule in policy.deny:
+        result = RuleResult("deny.package", rule.level, note=f"{rule.name} {rule.versions}".strip())
+        for item in items:
+            if item.name == rule.name and (not rule.versions or (item.version and in_range(item.version, rule.versions))):
+                reason = f" ({rule.reason})" if rule.reason else ""
+                result.violations.append(Violation(f"{_label(item)} is denied: {rule.name} {rule.versions or '(any version)'}{reason}", _who(item)))
+        results.append(result)
+    checks = {"digest": lambda i: i.sha256, "purl": lambda i: i.purl, "license": lambda i: i.license, "supplier": lambda i: i.supplier}
+    for key, level in policy.require.items():
+        result = RuleResult(f"require.{key}", level)
+        for item in items:
+            if not checks[key](item):
+                result.violations.append(Violation(f"{_label(item)} has no {key}", _who(item)))
+        results.append(result)
+    if policy.max_components is not None:
+        result = RuleResult("closure.max_components", policy.closure_level, note=f"at most {policy.max_components}")
+        if len(items) > policy.max_components:
+            result.violations.append(Violation(f"{len(items)} components, more than the {policy.max_components} allowed"))
+        results.append(result)
+    if policy.provenance_required:
+        results += _provenance_rules(policy, inventory, items)
+    if policy.reproducible:
+        result = RuleResult("reproducible", policy.reproducible_level)
+        if context.rebuild is None:
+            result.checked, result.note = False, "needs a store path target (an SBOM file cannot be rebuilt)"
+            result.violations.append(Violation("reproducibility could not be checked: the target is not a store path"))
+        else:
+            ok, detail = context.rebuild()
+            if not ok:
+                result.violations.append(Violation(f"{_label(inventory.root)} does not rebuild bit for bit: {detail}", _who(inventory.root)))
+        results.append(result)
+    if policy.fixed_hash_fetches:
+        result = RuleResult("fetches.fixed_hash", policy.fetches_level)
+        source = context.buildtime or inventory
+        for item in [source.root, *source.items]:
+            if item.unpinned_fetch:
+                result.violations.append(Violation(f"{_label(item)} fetches {item.unpinned_fetch} without a fixed hash", _who(item)))
+        if context.buildtime is None and inventory.kind not in ("buildtime",):
+            result.note = "checked in the SBOM's components only (give a store path to check the build closure)"
+        results.append(result)
+    return results
+
+
+def _provenance_rules(policy: Policy, inventory: Inventory, items: list[Item]) -> list[RuleResult]:
+    exists = RuleResult("provenance.exists", policy.provenance_level)
+    subject = RuleResult("provenance.subject", policy.provenance_level)
+    dependencies = RuleResult("provenance.dependencies", policy.provenance_level)
+    path = policy.provenance_file
+    statement = None
+    if not path or not os.path.exists(path):
+        exists.violations.append(Violation(f"no provenance at {path}" if path else "no provenance given (--provenance or [provenance] file)"))
+    else:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            if "payload" in data:
+                import base64
+
+                data = json.loads(base64.b64decode(data["payload"]))
+            statement = data if data.get("predicateType") == "https://slsa.dev/provenance/v1" else None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            exists.violations.append(Violation(f"provenance {path} is unreadable: {exc}"))
+        else:
+            if statement is None:
+                exists.violations.append(Violation(f"{path} is not SLSA provenance v1"))
+    if statement is None:
+        for rule in (subject, dependencies):
+            rule.checked, rule.note = False, "no provenance to compare"
+            rule.violations.append(Violation("cannot be checked without provenance"))
+        return [exists, subject, dependencies]
+    root = inventory.root
+    digests = [s.get("digest", {}).get("sha256") for s in statement.get("subject", [])]
+    if not root.sha256:
+        subject.violations.append(Violation("the artifact has no SHA-256 to compare with", _who(root)))
+    elif root.sha256 not in digests:
+        subject.violations.append(Violation(f"no provenance subject has sha256 {root.sha256} ({_label(root)})", _who(root)))
+    by_path = {i.store_path: i for i in items if i.store_path}
+    compared = 0
+    for dep in statement.get("predicate", {}).get("buildDefinition", {}).get("resolvedDependencies", []):
+        item = by_path.get(dep.get("uri", ""))
+        recorded = dep.get("digest", {}).get("sha256")
+        if item is None or not recorded or not item.sha256:
+            continue
+        compared += 1
+        if item.sha256 != recorded:
+            dependencies.violations.append(Violation(f"{dep.get('name')}: provenance sha256 {recorded}, SBOM sha256 {item.sha256}", _who(item)))
+    dependencies.note = f"{compared} dependencies present in both compared"
+    return [exists, subject, dependencies]
