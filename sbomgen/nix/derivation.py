@@ -1,77 +1,57 @@
 """Nix ``.drv`` files: the ATerm ``Derive(...)`` form, parsed fast and strictly.
 
 A derivation is ``Derive([outputs],[inputDrvs],[inputSrcs],"system","builder",[args],[env])``
-with outputs ``("name","path","hashAlgo","hash")``, inputDrvs ``("drv",["out",...])`` and env
-``("key","value")``.  Strings are double-quoted; ``\\n``, ``\\r`` and ``\\t`` are escapes and a
-backslash before any other character stands for that character.  Nix writes no whitespace.
-
-This is a hot path (a build-time SBOM of nixpkgs reads tens of thousands of .drv files), so
-there are two parsers:
-
-* :func:`_parse_fast` splits the text at every ``"`` (one C call), after which the pieces
-  alternate between punctuation and string bodies.  It checks each piece of punctuation
-  against the few that Nix writes, whole, and reads the environment with slices and
-  ``list.count`` in C.  It gives up (returns ``None``) on anything unusual.
-* :func:`_parse_exact`, an index-based scanner, is the reference.  It reads what the fast
-  path gave up on (``DrvWithVersion``, trailing whitespace) and, on malformed text, says
-  what it expected and at which byte offset.
-
-Both build the same :class:`Derivation` from the same text; the tests check that on
-real and damaged .drv files.
+with outputs ``("name","path","hashAlgo","hash")`` and inputDrvs ``("drv",["out",...])``.
+Strings escape ``\\"``, ``\\\\``, ``\\n``, ``\\r`` and ``\\t``.  This is a hot path (a build-time
+SBOM of nixpkgs parses tens of thousands of them), so it is an index-based scanner over the
+text that slices whole string bodies with ``str.find`` when they hold no escape.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sbomgen.errors import DerivationError
 
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
+
 
 @dataclass(frozen=True, slots=True)
 class DerivationOutput:
-    """One ``("name","path","hashAlgo","hash")`` output of a derivation."""
-
     name: str
     path: str
     """Empty for floating content-addressed outputs (known only once built)."""
     hash_algo: str
     """As written: ``""`` (input-addressed), ``sha256`` (flat), ``r:sha256`` (recursive), ``text:sha256``."""
     hash: str
-    """The declared hash (hex) of a fixed-output derivation, ``impure`` for an impure one, else ``""``."""
+    """The declared hash (hex) of a fixed-output derivation, else ``""``."""
 
     @property
     def is_fixed(self) -> bool:
-        """Whether the output's hash is declared up front (a fixed-output derivation)."""
-        return bool(self.hash) and self.hash != "impure"
+        return bool(self.hash)
 
     @property
     def mode(self) -> str | None:
-        """``"flat"``, ``"recursive"`` or ``"text"`` for a content-addressed output, else ``None``."""
-        algo = self.hash_algo
-        if not algo:
+        if not self.hash_algo:
             return None
-        if algo.startswith("r:"):
+        if self.hash_algo.startswith("r:"):
             return "recursive"
-        if algo.startswith("text:"):
+        if self.hash_algo.startswith("text:"):
             return "text"
         return "flat"
 
     @property
     def algo(self) -> str | None:
-        """The hash algorithm (``sha256``), without the ``r:``/``text:`` method prefix."""
-        return self.hash_algo.rpartition(":")[2] or None
+        if not self.hash_algo:
+            return None
+        return self.hash_algo.rsplit(":", 1)[-1]
 
 
 @dataclass(frozen=True, slots=True)
 class Derivation:
-    """A parsed ``.drv`` file."""
-
     path: str | None
     outputs: dict[str, DerivationOutput]
-    """By name, in the order of the .drv (which Nix sorts by name)."""
     input_drvs: dict[str, tuple[str, ...]]
-    """.drv path -> the names of its outputs this derivation uses."""
     input_srcs: tuple[str, ...]
     system: str
     builder: str
@@ -80,7 +60,6 @@ class Derivation:
 
     @property
     def name(self) -> str:
-        """The derivation's name (``env["name"]``, e.g. ``hello-2.12``)."""
         return self.env.get("name", "")
 
     @property
@@ -96,163 +75,17 @@ class Derivation:
 
     @property
     def is_fixed_output(self) -> bool:
-        """Exactly one output, ``out``, with a declared hash: a fetch, in nixpkgs terms."""
         return len(self.outputs) == 1 and "out" in self.outputs and self.outputs["out"].is_fixed
 
 
-_Parts = tuple[
-    dict[str, DerivationOutput],
-    dict[str, tuple[str, ...]],
-    tuple[str, ...],
-    str,
-    str,
-    tuple[str, ...],
-    dict[str, str],
-]
-
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
-_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
-
-
-def _unescape_match(match: re.Match[str]) -> str:
-    char = match[1]
-    return _ESCAPES.get(char, char)
-
-
-def _unescape(body: str) -> str:
-    """The value of a string body as written between the quotes."""
-    return _ESCAPE.sub(_unescape_match, body) if "\\" in body else body
-
-
-def _split(text: str) -> list[str] | None:
-    """``text`` split at the unescaped ``"``; ``None`` if a string is left open.
-
-    The pieces alternate: punctuation (even indices) and raw string bodies (odd indices).
-    """
-    pieces = text.split('"')
-    if "\\" in text:
-        # a body ending in an odd number of backslashes ended at an escaped quote: rejoin it
-        joined = [pieces[0]]
-        index, count = 1, len(pieces)
-        while index < count:
-            body = pieces[index]
-            while (len(body) - len(body.rstrip("\\"))) & 1:
-                index += 1
-                if index >= count:
-                    return None
-                body += '"' + pieces[index]
-            joined.append(body)
-            if index + 1 < count:
-                joined.append(pieces[index + 1])
-            index += 2
-        pieces = joined
-    return pieces if len(pieces) & 1 else None
-
-
-def _parse_fast(text: str) -> _Parts | None:
-    """Parse the usual ``Derive(...)`` text quickly, or return ``None`` to leave it to
-    :func:`_parse_exact` (malformed or unusual text)."""
-    p = _split(text)
-    if p is None or p[0] != "Derive([(":
-        return None
-    # raw pieces are checked; values are read from the unescaped ones
-    v = [_unescape(piece) for piece in p] if "\\" in text else p
-    count = len(p)
-    try:
-        outputs: dict[str, DerivationOutput] = {}
-        i = 1
-        while True:  # ("name","path","algo","hash") with i at the name
-            if p[i + 1] != "," or p[i + 3] != "," or p[i + 5] != ",":
-                return None
-            outputs[v[i]] = DerivationOutput(v[i], v[i + 2], v[i + 4], v[i + 6])
-            sep = p[i + 7]
-            i += 8
-            if sep != "),(":
-                break
-        input_drvs: dict[str, tuple[str, ...]] = {}
-        if sep == ")],[(":
-            while True:  # ("drv",["out",...]) with i at the drv
-                if p[i + 1] != ",[":
-                    return None
-                j = i + 2
-                while p[j + 1] == ",":
-                    j += 2
-                input_drvs[v[i]] = tuple(v[i + 2 : j + 1 : 2])
-                sep = p[j + 1]
-                i = j + 2
-                if sep != "]),(":
-                    break
-            sep = sep[2:]  # ")],[" or ")],[],"
-        elif sep == ")],[],[" or sep == ")],[],[],":
-            sep = sep[3:]
-        else:
-            return None
-        if sep == "],[":  # inputSrcs, i at the first
-            j = i
-            while p[j + 1] == ",":
-                j += 2
-            input_srcs = tuple(v[i : j + 1 : 2])
-            if p[j + 1] != "],":
-                return None
-            i = j + 2
-        elif sep == "],[],":
-            input_srcs = ()
-        else:
-            return None
-        system, builder = v[i], v[i + 2]
-        if p[i + 1] != ",":
-            return None
-        sep = p[i + 3]
-        i += 4
-        if sep == ",[":  # args, i at the first
-            j = i
-            while p[j + 1] == ",":
-                j += 2
-            args = tuple(v[i : j + 1 : 2])
-            sep = p[j + 1]
-            i = j + 2
-            if sep == "],[(":
-                pass
-            elif sep == "],[])" and i == count:
-                return outputs, input_drvs, input_srcs, system, builder, args, {}
-            else:
-                return None
-        elif sep == ",[],[(":
-            args = ()
-        elif sep == ",[],[])" and i == count:
-            return outputs, input_drvs, input_srcs, system, builder, (), {}
-        else:
-            return None
-        # env to the end: "key" , "value" ),( ... "key" , "value" )]) with i at the first key
-        pairs = (count - i) // 4
-        if (
-            (count - i) % 4
-            or p[count - 1] != ")])"
-            or p[i + 1 : count : 4].count(",") != pairs
-            or p[i + 3 : count - 1 : 4].count("),(") != pairs - 1
-        ):
-            return None
-        env = dict(zip(v[i:count:4], v[i + 2 : count : 4]))
-    except IndexError:
-        return None
-    return outputs, input_drvs, input_srcs, system, builder, args, env
-
-
 class _SyntaxError(Exception):
-    """Raised by :func:`_parse_exact`: ``expected`` was expected at character ``offset``."""
-
-    def __init__(self, offset: int, expected: str) -> None:
+    def __init__(self, offset: int, expected: str):
         super().__init__(offset, expected)
         self.offset = offset
         self.expected = expected
 
 
-_VERSIONS = ("xp-dyn-drv",)
-"""``DrvWithVersion`` versions understood (Nix's dynamic-derivations experiment)."""
-
-
-def _parse_exact(text: str) -> _Parts:
-    """Parse any derivation text Nix writes, or raise :class:`_SyntaxError` saying where and why."""
+def _parse(text: str) -> tuple:
     pos = 0
     end = len(text)
     find = text.find
@@ -265,154 +98,135 @@ def _parse_exact(text: str) -> _Parts:
 
     def string() -> str:
         nonlocal pos
-        if not text.startswith('"', pos):
-            raise _SyntaxError(pos, "'\"' (a string)")
+        if pos >= end or text[pos] != '"':
+            raise _SyntaxError(pos, "a string")
         start = pos + 1
         close = find('"', start)
-        backslash = find("\\", start, close)
-        if close >= 0 and backslash < 0:
+        if close < 0:
+            raise _SyntaxError(start, "the end of the string")
+        body = text[start:close]
+        if "\\" not in body:
             pos = close + 1
-            return text[start:close]
+            return body
+        parts = []
         index = start
-        while True:  # escapes: walk to the first unescaped quote
-            close = find('"', index)
-            backslash = find("\\", index, close if close >= 0 else end)
-            if backslash < 0:
-                if close < 0:
-                    raise _SyntaxError(end, "'\"' (the end of the string)")
-                pos = close + 1
-                return _unescape(text[start:close])
-            if backslash + 1 >= end:
-                raise _SyntaxError(end, "an escaped character")
-            index = backslash + 2
+        while True:
+            if index >= end:
+                raise _SyntaxError(start, "the end of the string")
+            char = text[index]
+            if char == '"':
+                pos = index + 1
+                return "".join(parts)
+            if char == "\\":
+                index += 1
+                if index >= end:
+                    raise _SyntaxError(index, "an escaped character")
+                char = text[index]
+                parts.append(_ESCAPES.get(char, char))
+            else:
+                parts.append(char)
+            index += 1
 
-    def more(opening: str) -> bool:
-        """After ``opening`` of a list or an item: is there another item (``,``) or not (``]``)?"""
+    def sequence(item) -> list:
+        """``[item,item,...]``, possibly empty."""
         nonlocal pos
+        expect("[")
+        items: list = []
         if text.startswith("]", pos):
             pos += 1
-            return False
-        if opening != "[":
-            expect(",")
-        return True
+            return items
+        while True:
+            items.append(item())
+            if text.startswith(",", pos):
+                pos += 1
+            elif text.startswith("]", pos):
+                pos += 1
+                return items
+            else:
+                raise _SyntaxError(pos, "',' or ']'")
 
-    def strings() -> tuple[str, ...]:
-        items = []
-        expect("[")
-        while more("[" if not items else ","):
-            items.append(string())
-        return tuple(items)
+    def string_list() -> list[str]:
+        return sequence(string)
 
-    def outputs_of_input() -> tuple[str, ...]:
-        """An inputDrvs entry's outputs: ``[...]``, or in xp-dyn-drv ``([...],[])``."""
-        nonlocal pos
-        if not (version and text.startswith("(", pos)):
-            return strings()
-        pos += 1
-        names = strings()
-        expect(",")
-        if not text.startswith("[]", pos):
-            raise _SyntaxError(pos, "'[]' (outputs of outputs, dynamic derivations, are not supported)")
-        pos += 2
-        expect(")")
-        return names
+    def tuple_list(fields) -> list:
+        def parenthesised():
+            expect("(")
+            value = fields()
+            expect(")")
+            return value
 
-    version = None
-    if text.startswith("DrvWithVersion(", 0):
-        pos = len("DrvWithVersion(")
-        start = pos
-        version = string()
-        if version not in _VERSIONS:
-            raise _SyntaxError(start, f"a known derivation version ({', '.join(map(repr, _VERSIONS))})")
-        expect(",[")
-    else:
-        expect("Derive([")
-    outputs: dict[str, DerivationOutput] = {}
-    while more("[" if not outputs else ","):
-        expect("(")
+        return sequence(parenthesised)
+
+    def output() -> DerivationOutput:
         name = string()
         expect(",")
         path = string()
         expect(",")
         algo = string()
         expect(",")
-        outputs[name] = DerivationOutput(name, path, algo, string())
-        expect(")")
-    expect(",[")
-    input_drvs: dict[str, tuple[str, ...]] = {}
-    first = True
-    while more("[" if first else ","):
-        first = False
-        expect("(")
-        drv = string()
+        return DerivationOutput(name, path, algo, string())
+
+    def input_drv() -> tuple[str, tuple[str, ...]]:
+        path = string()
         expect(",")
-        input_drvs[drv] = outputs_of_input()
-        expect(")")
+        return path, tuple(string_list())
+
+    def pair() -> tuple[str, str]:
+        key = string()
+        expect(",")
+        return key, string()
+
+    if text.startswith("DrvWithVersion(", 0):
+        pos = len("DrvWithVersion(")
+        string()  # version tag, e.g. "xp-dyn-drv"
+        expect(",")
+    else:
+        expect("Derive(")
+    outputs = tuple_list(output)
     expect(",")
-    input_srcs = strings()
+    inputs = tuple_list(input_drv)
+    expect(",")
+    srcs = string_list()
     expect(",")
     system = string()
     expect(",")
     builder = string()
     expect(",")
-    args = strings()
-    expect(",[")
-    env: dict[str, str] = {}
-    first = True
-    while more("[" if first else ","):
-        first = False
-        expect("(")
-        key = string()
-        expect(",")
-        env[key] = string()
-        expect(")")
+    args = string_list()
+    expect(",")
+    env = tuple_list(pair)
     expect(")")
     if text[pos:].strip():
         raise _SyntaxError(pos, "the end of the file")
-    return outputs, input_drvs, input_srcs, system, builder, args, env
-
-
-def _byte_offset(text: str, offset: int) -> int:
-    """The byte offset in the file of character ``offset`` of its (UTF-8) text."""
-    try:
-        return len(text[:offset].encode("utf-8", "surrogateescape"))
-    except UnicodeEncodeError:
-        return offset
+    return outputs, inputs, srcs, system, builder, args, env
 
 
 def parse_derivation(text: str, path: str | None = None) -> Derivation:
-    """Parse the ATerm text of a ``.drv`` (``path`` is recorded and named in errors).
-
-    Raises :class:`~sbomgen.errors.DerivationError` when the text is malformed, with a
-    one-line message saying what was expected at which byte offset.
-    """
-    parts = _parse_fast(text)
-    if parts is None:
-        try:
-            parts = _parse_exact(text)
-        except _SyntaxError as exc:
-            where = path or "<text>"
-            offset = _byte_offset(text, exc.offset)
-            raise DerivationError(f"corrupt derivation {where}: expected {exc.expected} at offset {offset}") from None
-    outputs, input_drvs, input_srcs, system, builder, args, env = parts
-    return Derivation(path, outputs, input_drvs, input_srcs, system, builder, args, env)
+    """Parse the ATerm text of a ``.drv``; :class:`DerivationError` when it is malformed."""
+    try:
+        outputs, inputs, srcs, system, builder, args, env = _parse(text)
+    except _SyntaxError as exc:
+        where = path or "<text>"
+        raise DerivationError(f"corrupt derivation {where}: expected {exc.expected} at offset {exc.offset}") from None
+    return Derivation(
+        path=path,
+        outputs={o.name: o for o in outputs},
+        input_drvs=dict(inputs),
+        input_srcs=tuple(srcs),
+        system=system,
+        builder=builder,
+        args=tuple(args),
+        env=dict(env),
+    )
 
 
 def read_derivation(path: str) -> Derivation:
-    """Read and parse a ``.drv`` file.
-
-    Raises :class:`~sbomgen.errors.DerivationError` when it is missing (e.g. garbage
-    collected), unreadable or malformed.  Bytes that are not UTF-8 are kept as lone
-    surrogates (``surrogateescape``), as :func:`os.fsdecode` does.
-    """
+    """Read and parse a ``.drv`` file."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            text = handle.read()
     except FileNotFoundError:
         raise DerivationError(f"derivation not found: {path} (garbage-collected?)") from None
     except OSError as exc:
         raise DerivationError(f"cannot read derivation {path}: {exc.strerror or exc}") from None
-    return parse_derivation(data.decode("utf-8", "surrogateescape"), path)
-
-
-__all__ = ["Derivation", "DerivationOutput", "parse_derivation", "read_derivation"]
+    return parse_derivation(text, path)
