@@ -72,7 +72,7 @@ def _name_version(drv: Derivation | None, fallback_name: str, is_source: bool) -
         if pname and version:
             return pname, version
         name = drv.name
-        if drv.is_fixed_output:
+        if drv.is_fixed_output or _download_urls(drv):  # a fetch: named after its file
             name = strip_source_suffix(name)[0]
         parsed_name, parsed_version = parse_drv_name(name)
         return pname or parsed_name, version or parsed_version
