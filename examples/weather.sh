@@ -11,6 +11,17 @@ if ! command -v nix-build >/dev/null 2>&1; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nix-bin >/dev/null
 fi
 
+# sbomgen itself: the installed command (README: pip install -e .), else this checkout's package.
+if command -v sbomgen >/dev/null 2>&1; then
+    SBOMGEN=(sbomgen)
+elif python3 -c 'import sbomgen.cli.main' >/dev/null 2>&1; then
+    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+    SBOMGEN=(python3 -m sbomgen)
+else
+    echo "sbomgen is not installed: run 'pip install -e .' from $PWD first" >&2
+    exit 1
+fi
+
 root="$PWD/.sbomgen-example"
 mkdir -p "$root"
 chmod 0755 "$root"
@@ -24,6 +35,6 @@ if ! nix-build fixtures/weather.nix -A app -o "$root/result" >/dev/null 2>"$root
     exit 1
 fi
 cd "$root"
-sbomgen ./result --depth=2 --meta ../fixtures/meta.json
+"${SBOMGEN[@]}" ./result --depth=2 --meta ../fixtures/meta.json
 echo
 echo "SBOMs: $root/sbom.spdx.json and $root/sbom.cdx.json"
