@@ -86,8 +86,14 @@ def open_decompressed(path: str) -> Iterator[BinaryIO]:
         try:
             yield proc.stdout
         finally:
+            # A reader that stops early (a 512-byte sniff) must not turn zstd's broken pipe
+            # into "corrupt input": if zstd is still running, it was us who stopped.
+            stopped_early = proc.poll() is None and proc.stdout.read(1) != b""
+            if stopped_early:
+                proc.kill()
             proc.stdout.close()
-            if proc.wait() != 0:
+            code = proc.wait()
+            if code != 0 and not stopped_early:
                 raise ArchiveError(f"{path}: zstd: {proc.stderr.read().decode(errors='replace').strip() or 'corrupt input'}")
     else:
         with open(path, "rb") as stream:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import shutil
@@ -324,3 +325,26 @@ def test_zstd_tar_against_gzip_of_the_same_tar(repro, tmp_path):
     assert _kinds(report) == [(".", "compression", "compression")]
     _, same, _ = _diff(repro, zst, tar)
     assert _kinds(same) == [(".", "compression", "compression")]
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="zstd not installed")
+def test_zstd_sniff_of_a_large_tar_is_not_corruption(repro, tmp_path):
+    """Sniffing 512 bytes closes the pipe while zstd still writes: that is not an error."""
+    import subprocess
+
+    big = tmp_path / "big.tar"
+    with tarfile.open(big, "w") as tar:
+        payload = os.urandom(4 << 20)
+        for index in range(3):
+            info = tarfile.TarInfo(f"file{index}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    zst = tmp_path / "big.tar.zst"
+    subprocess.run(["zstd", "-q", "-o", str(zst), str(big)], check=True)
+    for _ in range(5):
+        _, report, _ = _diff(repro, zst, big)
+        assert _kinds(report) == [(".", "compression", "compression")]
+    truncated = tmp_path / "cut.tar.zst"
+    truncated.write_bytes(zst.read_bytes()[: len(zst.read_bytes()) // 2])
+    run = run_sbomgen("diff", str(truncated), str(big), env=repro.env)
+    assert run.code == 2 and "zstd" in run.stderr, run.stderr
