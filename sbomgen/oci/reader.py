@@ -105,10 +105,14 @@ class TarStore(BlobStore):
             target = self._tmp
         try:
             self.tar = tarfile.open(target, "r:")
-            self.members = {m.name.removeprefix("./"): m for m in self.tar.getmembers()}
+            members = self.tar.getmembers()
+            self.members = {m.name.removeprefix("./"): m for m in members}
         except (tarfile.ReadError, *STREAM_ERRORS) as exc:
             self.close()
             raise ArchiveError(f"{path}: not a tar archive, or truncated ({exc})") from None
+        if not _ends_properly(target, members):
+            self.close()
+            raise ArchiveError(f"{path}: truncated tar archive (it stops without its end-of-archive blocks)")
 
     def _exists(self, name: str) -> bool:
         member = self.members.get(name)
@@ -126,6 +130,21 @@ class TarStore(BlobStore):
             self.tar.close()
         if self._tmp and os.path.exists(self._tmp):
             os.unlink(self._tmp)
+
+
+def _ends_properly(path: str, members: list[tarfile.TarInfo]) -> bool:
+    """A complete tar has a zero block after its last member's (padded) data; a cut one, cut on
+    a member boundary, still reads as a shorter archive and must not pass for one."""
+    end = 0
+    if members:
+        last = members[-1]
+        end = last.offset_data + ((last.size + 511) // 512) * 512 if last.isreg() else last.offset_data
+    size = os.path.getsize(path)
+    if size < end + 512:
+        return False
+    with open(path, "rb") as handle:
+        handle.seek(end)
+        return handle.read(512) == bytes(512)
 
 
 @dataclass(slots=True)

@@ -297,3 +297,17 @@ def test_blob_digest_mismatch_is_reported(nix_store, tmp_path):
     run = run_sbomgen(f"oci:{copy}", "--cdx", "-", env=nix_store.env)
     assert run.code == 16 and "digest mismatch" in run.stderr and manifest["config"]["digest"] in run.stderr, run.stderr
     assert run.stdout == ""
+
+
+def test_archive_cut_on_a_member_boundary_is_truncated(nix_store, tmp_path):
+    """Cut exactly after a member: tarfile reads a shorter archive; it must still be 'truncated'."""
+    full = _image(nix_store, tmp_path, "full.tar", "--format", "oci-archive")
+    with tarfile.open(full) as tar:
+        members = tar.getmembers()
+    cut = members[len(members) // 2]
+    data = full.read_bytes()[: cut.offset]  # ends right before a member header
+    for name, blob in (("boundary.tar", data), ("mid.tar", full.read_bytes()[: cut.offset + 700])):
+        path = tmp_path / name
+        path.write_bytes(blob)
+        run = run_sbomgen(f"oci-archive:{path}", "--cdx", "-", env=nix_store.env)
+        assert run.code == 15 and "truncated" in run.stderr, (name, run.stderr)
