@@ -1,57 +1,77 @@
 """Nix ``.drv`` files: the ATerm ``Derive(...)`` form, parsed fast and strictly.
 
 A derivation is ``Derive([outputs],[inputDrvs],[inputSrcs],"system","builder",[args],[env])``
-with outputs ``("name","path","hashAlgo","hash")`` and inputDrvs ``("drv",["out",...])``.
-Strings escape ``\\"``, ``\\\\``, ``\\n``, ``\\r`` and ``\\t``.  This is a hot path (a build-time
-SBOM of nixpkgs parses tens of thousands of them), so it is an index-based scanner over the
-text that slices whole string bodies with ``str.find`` when they hold no escape.
+with outputs ``("name","path","hashAlgo","hash")``, inputDrvs ``("drv",["out",...])`` and env
+``("key","value")``.  Strings are double-quoted; ``\\n``, ``\\r`` and ``\\t`` are escapes and a
+backslash before any other character stands for that character.  Nix writes no whitespace.
+
+This is a hot path (a build-time SBOM of nixpkgs reads tens of thousands of .drv files), so
+there are two parsers:
+
+* :func:`_parse_fast` splits the text at its unescaped ``"`` (one C call when it holds no
+  backslash), after which the pieces alternate between punctuation and string values.  It checks each piece of punctuation
+  against the few that Nix writes, whole, and reads the environment with slices and
+  ``list.count`` in C.  It gives up (returns ``None``) on anything unusual.
+* :func:`_parse_exact`, an index-based scanner, is the reference.  It reads what the fast
+  path gave up on (``DrvWithVersion``, trailing whitespace) and, on malformed text, says
+  what it expected and at which byte offset.
+
+Both build the same :class:`Derivation` from the same text; the tests check that on
+real and damaged .drv files.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sbomgen.errors import DerivationError
 
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
-
 
 @dataclass(frozen=True, slots=True)
 class DerivationOutput:
+    """One ``("name","path","hashAlgo","hash")`` output of a derivation."""
+
     name: str
     path: str
     """Empty for floating content-addressed outputs (known only once built)."""
     hash_algo: str
     """As written: ``""`` (input-addressed), ``sha256`` (flat), ``r:sha256`` (recursive), ``text:sha256``."""
     hash: str
-    """The declared hash (hex) of a fixed-output derivation, else ``""``."""
+    """The declared hash (hex) of a fixed-output derivation, ``impure`` for an impure one, else ``""``."""
 
     @property
     def is_fixed(self) -> bool:
-        return bool(self.hash)
+        """Whether the output's hash is declared up front (a fixed-output derivation)."""
+        return bool(self.hash) and self.hash != "impure"
 
     @property
     def mode(self) -> str | None:
-        if not self.hash_algo:
+        """``"flat"``, ``"recursive"`` or ``"text"`` for a content-addressed output, else ``None``."""
+        algo = self.hash_algo
+        if not algo:
             return None
-        if self.hash_algo.startswith("r:"):
+        if algo.startswith("r:"):
             return "recursive"
-        if self.hash_algo.startswith("text:"):
+        if algo.startswith("text:"):
             return "text"
         return "flat"
 
     @property
     def algo(self) -> str | None:
-        if not self.hash_algo:
-            return None
-        return self.hash_algo.rsplit(":", 1)[-1]
+        """The hash algorithm (``sha256``), without the ``r:``/``text:`` method prefix."""
+        return self.hash_algo.rpartition(":")[2] or None
 
 
 @dataclass(frozen=True, slots=True)
 class Derivation:
+    """A parsed ``.drv`` file."""
+
     path: str | None
     outputs: dict[str, DerivationOutput]
+    """By name, in the order of the .drv (which Nix sorts by name)."""
     input_drvs: dict[str, tuple[str, ...]]
+    """.drv path -> the names of its outputs this derivation uses."""
     input_srcs: tuple[str, ...]
     system: str
     builder: str
@@ -60,6 +80,7 @@ class Derivation:
 
     @property
     def name(self) -> str:
+        """The derivation's name (``env["name"]``, e.g. ``hello-2.12``)."""
         return self.env.get("name", "")
 
     @property
@@ -75,17 +96,183 @@ class Derivation:
 
     @property
     def is_fixed_output(self) -> bool:
+        """Exactly one output, ``out``, with a declared hash: a fetch, in nixpkgs terms."""
         return len(self.outputs) == 1 and "out" in self.outputs and self.outputs["out"].is_fixed
 
 
+_Parts = tuple[
+    dict[str, DerivationOutput],
+    dict[str, tuple[str, ...]],
+    tuple[str, ...],
+    str,
+    str,
+    tuple[str, ...],
+    dict[str, str],
+]
+
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _unescape_match(match: re.Match[str]) -> str:
+    char = match[1]
+    return _ESCAPES.get(char, char)
+
+
+def _unescape(body: str) -> str:
+    """The value of a string body as written between the quotes."""
+    return _ESCAPE.sub(_unescape_match, body) if "\\" in body else body
+
+
+# inside _split: an escaped quote becomes "\1" until the delimiters are found
+_SPLIT_ESCAPES = {'"': "\1", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _split(text: str) -> list[str] | None:
+    """``text`` split at its unescaped ``"``, escapes resolved; ``None`` to give up.
+
+    The pieces alternate: punctuation (even indices) and string values (odd indices).  The
+    escapes resolved are only those Nix writes, ``\\" \\\\ \\n \\r \\t``: each turns into a
+    character no punctuation holds, so an escape outside a string still fails the caller's
+    checks of the punctuation.  Gives up on an odd number of pieces (a string left open),
+    any other escape, and text holding a control character used here as a placeholder.
+    Only one-character searches are used: CPython runs those at memchr speed, longer ones
+    several times slower.
+    """
+    if "\\" not in text:
+        pieces = text.split('"')
+    elif "\0" in text or "\1" in text or "\2" in text:
+        return None
+    else:
+        # resolve escapes, keeping escaped backslashes ("\0") and quotes ("\1") apart, so that
+        # every '"' left is a delimiter; those become "\2", then the placeholders what they mean
+        segments = text.split("\\")
+        parts = [segments[0]]
+        index, count = 1, len(segments)
+        while index < count:
+            segment = segments[index]
+            if segment:
+                escaped = _SPLIT_ESCAPES.get(segment[0])
+                if escaped is None:  # "\\$" for "$": valid, but Nix never writes it
+                    return None
+                parts.append(escaped)
+                parts.append(segment[1:])
+                index += 1
+            elif index + 1 < count:  # two backslashes: one escaped backslash
+                parts.append("\0")
+                parts.append(segments[index + 1])
+                index += 2
+            else:  # a backslash at the end
+                return None
+        text = "".join(parts).replace('"', "\2").replace("\1", '"').replace("\0", "\\")
+        pieces = text.split("\2")
+    return pieces if len(pieces) & 1 else None
+
+
+def _parse_fast(text: str) -> _Parts | None:
+    """Parse the usual ``Derive(...)`` text quickly, or return ``None`` to leave it to
+    :func:`_parse_exact` (malformed or unusual text)."""
+    p = _split(text)
+    if p is None or p[0] != "Derive([(":
+        return None
+    v = p  # the same pieces: p where punctuation is checked, v where values are read
+    count = len(p)
+    try:
+        outputs: dict[str, DerivationOutput] = {}
+        i = 1
+        while True:  # ("name","path","algo","hash") with i at the name
+            if p[i + 1] != "," or p[i + 3] != "," or p[i + 5] != ",":
+                return None
+            outputs[v[i]] = DerivationOutput(v[i], v[i + 2], v[i + 4], v[i + 6])
+            sep = p[i + 7]
+            i += 8
+            if sep != "),(":
+                break
+        # rest: the punctuation after "inputDrvs]," -- "[" before inputSrcs, "[]," if none
+        input_drvs: dict[str, tuple[str, ...]] = {}
+        if sep == ")],[(":
+            while True:  # ("drv",["out",...]) with i at the drv
+                if p[i + 1] != ",[":
+                    return None
+                j = i + 2
+                while p[j + 1] == ",":
+                    j += 2
+                input_drvs[v[i]] = tuple(v[i + 2 : j + 1 : 2])
+                sep = p[j + 1]
+                i = j + 2
+                if sep != "]),(":
+                    break
+            if sep != "])],[" and sep != "])],[],":
+                return None
+            rest = sep[4:]
+        elif sep == ")],[],[" or sep == ")],[],[],":
+            rest = sep[6:]
+        else:
+            return None
+        if rest == "[":  # inputSrcs, i at the first
+            j = i
+            while p[j + 1] == ",":
+                j += 2
+            input_srcs = tuple(v[i : j + 1 : 2])
+            if p[j + 1] != "],":
+                return None
+            i = j + 2
+        else:
+            input_srcs = ()
+        system, builder = v[i], v[i + 2]
+        if p[i + 1] != ",":
+            return None
+        sep = p[i + 3]
+        i += 4
+        if sep == ",[":  # args, i at the first
+            j = i
+            while p[j + 1] == ",":
+                j += 2
+            args = tuple(v[i : j + 1 : 2])
+            sep = p[j + 1]
+            i = j + 2
+            if sep == "],[(":
+                pass
+            elif sep == "],[])" and i == count:
+                return outputs, input_drvs, input_srcs, system, builder, args, {}
+            else:
+                return None
+        elif sep == ",[],[(":
+            args = ()
+        elif sep == ",[],[])" and i == count:
+            return outputs, input_drvs, input_srcs, system, builder, (), {}
+        else:
+            return None
+        # env to the end: "key" , "value" ),( ... "key" , "value" )]) with i at the first key
+        pairs = (count - i) // 4
+        if (
+            (count - i) % 4
+            or p[count - 1] != ")])"
+            or p[i + 1 : count : 4].count(",") != pairs
+            or p[i + 3 : count - 1 : 4].count("),(") != pairs - 1
+        ):
+            return None
+        env = dict(zip(v[i:count:4], v[i + 2 : count : 4]))
+    except IndexError:
+        return None
+    return outputs, input_drvs, input_srcs, system, builder, args, env
+
+
 class _SyntaxError(Exception):
-    def __init__(self, offset: int, expected: str):
+    """Raised by :func:`_parse_exact`: ``expected`` was expected at character ``offset``."""
+
+    def __init__(self, offset: int, expected: str) -> None:
         super().__init__(offset, expected)
         self.offset = offset
         self.expected = expected
 
 
-def _parse(text: str) -> tuple:
+_VERSIONS = ("xp-dyn-drv",)
+"""``DrvWithVersion`` versions understood (Nix's dynamic-derivations experiment)."""
+
+
+def _parse_exact(text: str) -> _Parts:
+    """Parse any derivation text Nix writes, or raise :class:`_SyntaxError` saying where and why."""
     pos = 0
     end = len(text)
     find = text.find
@@ -98,135 +285,173 @@ def _parse(text: str) -> tuple:
 
     def string() -> str:
         nonlocal pos
-        if pos >= end or text[pos] != '"':
-            raise _SyntaxError(pos, "a string")
+        if not text.startswith('"', pos):
+            raise _SyntaxError(pos, "'\"' (a string)")
         start = pos + 1
         close = find('"', start)
-        if close < 0:
-            raise _SyntaxError(start, "the end of the string")
-        body = text[start:close]
-        if "\\" not in body:
+        backslash = find("\\", start, close)
+        if close >= 0 and backslash < 0:
             pos = close + 1
-            return body
-        parts = []
+            return text[start:close]
         index = start
-        while True:
-            if index >= end:
-                raise _SyntaxError(start, "the end of the string")
-            char = text[index]
-            if char == '"':
-                pos = index + 1
-                return "".join(parts)
-            if char == "\\":
-                index += 1
-                if index >= end:
-                    raise _SyntaxError(index, "an escaped character")
-                char = text[index]
-                parts.append(_ESCAPES.get(char, char))
-            else:
-                parts.append(char)
-            index += 1
+        while True:  # escapes: walk to the first unescaped quote
+            close = find('"', index)
+            backslash = find("\\", index, close if close >= 0 else end)
+            if backslash < 0:
+                if close < 0:
+                    raise _SyntaxError(end, "'\"' (the end of the string)")
+                pos = close + 1
+                return _unescape(text[start:close])
+            if backslash + 1 >= end:
+                raise _SyntaxError(end, "an escaped character")
+            index = backslash + 2
 
-    def sequence(item) -> list:
-        """``[item,item,...]``, possibly empty."""
+    def more(first: bool) -> bool:
+        """In a list, before its first item or after another: is there one more?"""
         nonlocal pos
-        expect("[")
-        items: list = []
         if text.startswith("]", pos):
             pos += 1
-            return items
-        while True:
-            items.append(item())
-            if text.startswith(",", pos):
-                pos += 1
-            elif text.startswith("]", pos):
-                pos += 1
-                return items
-            else:
+            return False
+        if not first:
+            if not text.startswith(",", pos):
                 raise _SyntaxError(pos, "',' or ']'")
+            pos += 1
+        return True
 
-    def string_list() -> list[str]:
-        return sequence(string)
+    def strings() -> tuple[str, ...]:
+        items: list[str] = []
+        expect("[")
+        while more(not items):
+            items.append(string())
+        return tuple(items)
 
-    def tuple_list(fields) -> list:
-        def parenthesised():
+    def outputs_of_input() -> tuple[str, ...]:
+        """An inputDrvs entry's outputs: ``[...]``; in xp-dyn-drv also ``([...],[(output,node)...])``.
+
+        The second form is a dynamic dependency: output ``output`` of the input is itself a
+        .drv whose ``node`` outputs are used.  Those outputs of a derivation not known
+        before the build are dropped; ``output`` is kept as an output the input must build.
+        """
+        nonlocal pos
+        if not (version and text.startswith("(", pos)):
+            return strings()
+        pos += 1
+        names = list(strings())
+        expect(",[")
+        first = True
+        while more(first):
+            first = False
             expect("(")
-            value = fields()
+            output = string()
+            expect(",")
+            outputs_of_input()
             expect(")")
-            return value
+            if output not in names:
+                names.append(output)
+        expect(")")
+        return tuple(names)
 
-        return sequence(parenthesised)
-
-    def output() -> DerivationOutput:
+    version = None
+    if text.startswith("Derive("):
+        pos = len("Derive(")
+    elif text.startswith("DrvWithVersion("):
+        pos = len("DrvWithVersion(")
+        start = pos
+        version = string()
+        if version not in _VERSIONS:
+            raise _SyntaxError(start, f"a known derivation version ({', '.join(map(repr, _VERSIONS))})")
+        expect(",")
+    else:
+        raise _SyntaxError(0, "'Derive(' or 'DrvWithVersion('")
+    expect("[")
+    outputs: dict[str, DerivationOutput] = {}
+    first = True
+    while more(first):
+        first = False
+        expect("(")
         name = string()
         expect(",")
         path = string()
         expect(",")
         algo = string()
         expect(",")
-        return DerivationOutput(name, path, algo, string())
-
-    def input_drv() -> tuple[str, tuple[str, ...]]:
-        path = string()
+        outputs[name] = DerivationOutput(name, path, algo, string())
+        expect(")")
+    expect(",[")
+    input_drvs: dict[str, tuple[str, ...]] = {}
+    first = True
+    while more(first):
+        first = False
+        expect("(")
+        drv = string()
         expect(",")
-        return path, tuple(string_list())
-
-    def pair() -> tuple[str, str]:
-        key = string()
-        expect(",")
-        return key, string()
-
-    if text.startswith("DrvWithVersion(", 0):
-        pos = len("DrvWithVersion(")
-        string()  # version tag, e.g. "xp-dyn-drv"
-        expect(",")
-    else:
-        expect("Derive(")
-    outputs = tuple_list(output)
+        input_drvs[drv] = outputs_of_input()
+        expect(")")
     expect(",")
-    inputs = tuple_list(input_drv)
-    expect(",")
-    srcs = string_list()
+    input_srcs = strings()
     expect(",")
     system = string()
     expect(",")
     builder = string()
     expect(",")
-    args = string_list()
-    expect(",")
-    env = tuple_list(pair)
+    args = strings()
+    expect(",[")
+    env: dict[str, str] = {}
+    first = True
+    while more(first):
+        first = False
+        expect("(")
+        key = string()
+        expect(",")
+        env[key] = string()
+        expect(")")
     expect(")")
     if text[pos:].strip():
         raise _SyntaxError(pos, "the end of the file")
-    return outputs, inputs, srcs, system, builder, args, env
+    return outputs, input_drvs, input_srcs, system, builder, args, env
+
+
+def _byte_offset(text: str, offset: int) -> int:
+    """The byte offset in the file of character ``offset`` of its (UTF-8) text."""
+    try:
+        return len(text[:offset].encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        return offset
 
 
 def parse_derivation(text: str, path: str | None = None) -> Derivation:
-    """Parse the ATerm text of a ``.drv``; :class:`DerivationError` when it is malformed."""
-    try:
-        outputs, inputs, srcs, system, builder, args, env = _parse(text)
-    except _SyntaxError as exc:
-        where = path or "<text>"
-        raise DerivationError(f"corrupt derivation {where}: expected {exc.expected} at offset {exc.offset}") from None
-    return Derivation(
-        path=path,
-        outputs={o.name: o for o in outputs},
-        input_drvs=dict(inputs),
-        input_srcs=tuple(srcs),
-        system=system,
-        builder=builder,
-        args=tuple(args),
-        env=dict(env),
-    )
+    """Parse the ATerm text of a ``.drv`` (``path`` is recorded and named in errors).
+
+    Raises :class:`~sbomgen.errors.DerivationError` when the text is malformed, with a
+    one-line message saying what was expected at which byte offset.
+    """
+    parts = _parse_fast(text)
+    if parts is None:
+        try:
+            parts = _parse_exact(text)
+        except _SyntaxError as exc:
+            where = path or "<text>"
+            offset = _byte_offset(text, exc.offset)
+            raise DerivationError(f"corrupt derivation {where}: expected {exc.expected} at offset {offset}") from None
+    outputs, input_drvs, input_srcs, system, builder, args, env = parts
+    return Derivation(path, outputs, input_drvs, input_srcs, system, builder, args, env)
 
 
 def read_derivation(path: str) -> Derivation:
-    """Read and parse a ``.drv`` file."""
+    """Read and parse a ``.drv`` file.
+
+    Raises :class:`~sbomgen.errors.DerivationError` when it is missing (e.g. garbage
+    collected), unreadable or malformed.  Bytes that are not UTF-8 are kept as lone
+    surrogates (``surrogateescape``), as :func:`os.fsdecode` does.
+    """
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         raise DerivationError(f"derivation not found: {path} (garbage-collected?)") from None
     except OSError as exc:
         raise DerivationError(f"cannot read derivation {path}: {exc.strerror or exc}") from None
-    return parse_derivation(text, path)
+    return parse_derivation(data.decode("utf-8", "surrogateescape"), path)
+
+
+__all__ = ["Derivation", "DerivationOutput", "parse_derivation", "read_derivation"]
