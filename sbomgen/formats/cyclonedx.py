@@ -146,7 +146,31 @@ def build_cyclonedx(graph: DependencyGraph, context: DocumentContext) -> Bom:
             for c in components
         ],
     )
+    _index_dependencies(bom)
     return bom
+
+
+def _index_dependencies(bom: Bom) -> None:
+    """Give this BOM a ``register_dependency`` that looks refs up in a dict.
+
+    cyclonedx-python-lib's outputter calls the deprecated ``Bom.validate()``, which calls
+    ``register_dependency`` once per component, and that scans every dependency each time:
+    100 s of a 10,000-component render. Same semantics, one dict lookup instead.
+    """
+    index = {dependency.ref.value: dependency for dependency in bom.dependencies}
+
+    def register_dependency(target, depends_on=None) -> None:
+        entry = index.get(target.bom_ref.value)
+        if entry is None:
+            entry = Dependency(ref=target.bom_ref, dependencies=[Dependency(ref=d.bom_ref) for d in depends_on or ()])
+            bom.dependencies.add(entry)
+            index[target.bom_ref.value] = entry
+        elif depends_on:
+            entry.dependencies.update(Dependency(ref=d.bom_ref) for d in depends_on)
+        for dependency in depends_on or ():
+            register_dependency(dependency)
+
+    bom.register_dependency = register_dependency  # type: ignore[method-assign]
 
 
 def render_cyclonedx(bom: Bom, fmt: str = "json", version: str = DEFAULT_VERSION) -> str:
