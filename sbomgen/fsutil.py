@@ -28,6 +28,15 @@ def _umask() -> int:
     return current
 
 
+def write_atomic_bytes(path: str, data: bytes, mode: int | None = None) -> None:
+    """:func:`write_atomic` for bytes (``-`` writes them to stdout)."""
+    if path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    _write(path, data, mode)
+
+
 def write_atomic(path: str, text: str, mode: int | None = None) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same directory and a rename.
 
@@ -39,12 +48,16 @@ def write_atomic(path: str, text: str, mode: int | None = None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    _write(path, text.encode("utf-8"), mode)
+
+
+def _write(path: str, data: bytes, mode: int | None) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp, path)
         tmp = None

@@ -70,6 +70,7 @@ def sbom_command(
     db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database (default: $NIX_STATE_DIR/db/db.sqlite).")] = None,
     validate: Annotated[bool, typer.Option("--validate/--no-validate", help="Validate documents before writing (spdx-tools, official schemas).")] = True,
     json_summary: Annotated[bool, typer.Option("--json", help="Print the summary as JSON; no progress output.")] = False,
+    output_format: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", help="'table': print the components as a table instead of writing documents (unless --spdx/--cdx/--csv are given too).")] = None,
 ) -> None:
     """Write SBOMs (SPDX 2.3, CycloneDX 1.6) of a Nix build's runtime or build-time closure.
 
@@ -78,7 +79,15 @@ def sbom_command(
     from sbomgen import sbom
 
     def work() -> None:
+        from sbomgen.errors import OutputFormatError
+
         started = time.perf_counter()
+        if output_format not in (None, "table"):
+            raise OutputFormatError(f"unknown --format {output_format!r} (choose: table)")
+        if output_format == "table" and not (spdx_path or cdx_path or csv_path):
+            result = sbom.load_graph(target, buildtime=buildtime, depth=depth, meta_file=meta, db_path=db)
+            _print_table(result.graph)
+            return
         outputs = sbom.plan_outputs(
             spdx_path=spdx_path,
             cdx_path=cdx_path,
@@ -110,6 +119,24 @@ def sbom_command(
     run_guarded(work)
 
 
+def _print_table(graph) -> None:
+    from rich.table import Table
+
+    image = graph.kind is GraphKind.IMAGE
+    table = Table(title=f"{graph.root_component.name} {graph.root_component.version} ({graph.kind.value} closure)".replace("  ", " "))
+    for column in ("name", "version", "output", "size", "license", "layer" if image else "depth"):
+        table.add_column(column, justify="right" if column in ("size", "depth") else "left")
+    for component in graph.sorted_components():
+        licences = " AND ".join(lic.ref for lic in component.licenses) or "-"
+        if image:
+            where = "all" if component.store_path == graph.root else component.extra.get("oci:layers", "")[:19]
+        else:
+            where = str(component.depth)
+        table.add_row(component.name, component.version or "-", component.output or "-",
+                      _human_size(component.nar_size) if component.nar_size is not None else "-", licences, where or "-")
+    Console(highlight=False).print(table)
+
+
 def _summary(result, rendered, elapsed: float) -> dict:
     graph = result.graph
     components = list(graph.components.values())
@@ -129,6 +156,10 @@ def _summary(result, rendered, elapsed: float) -> dict:
         "not_built": sum(1 for c in components if not c.valid),
         "with_digest": sum(1 for c in components if c.digest),
         "without_version": sorted(c.name for c in components if not c.version),
+        "missing_metadata": {
+            "license": sum(1 for c in components if not c.licenses and not c.is_source and not c.fixed_output),
+            "description": sum(1 for c in components if not (c.meta and c.meta.description) and not c.is_source and not c.fixed_output),
+        },
         "nar_size": graph.total_nar_size,
         "licenses": dict(sorted(licences.items())),
         "meta": {"entries": result.meta_entries, "matched": result.meta_matched},
@@ -156,6 +187,10 @@ def _print_summary(summary: dict, console: Console | None = None) -> None:
     if summary["licenses"]:
         top = ", ".join(f"{k} ({v})" for k, v in sorted(summary["licenses"].items(), key=lambda kv: (-kv[1], kv[0])))
         console.print(f"  licences: {top}")
+    missing = summary["missing_metadata"]
+    if missing["license"] or missing["description"]:
+        hint = "" if summary["meta"]["entries"] else " (give --meta FILE with nixpkgs metadata)"
+        console.print(f"  missing metadata: {missing['license']} without a licence, {missing['description']} without a description{hint}")
     if summary["without_version"]:
         console.print(f"  no version: {', '.join(summary['without_version'])}")
     for out in summary["outputs"]:
@@ -201,11 +236,13 @@ def build_command(
 
 from sbomgen.cli import diff as _diff  # noqa: E402 - these register their commands on app
 from sbomgen.cli import gate as _gate  # noqa: E402
+from sbomgen.cli import graph as _graph  # noqa: E402
 from sbomgen.cli import image as _image  # noqa: E402
 
 _diff.register(app)
 _image.register(app)
 _gate.register(app)
+_graph.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,92 @@
+"""``sbomgen graph`` and ``sbomgen why``: pictures and explanations of a dependency graph."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from sbomgen.cli.common import run_guarded
+
+GRAPH_HELP = """Draw the dependency graph (SVG, PNG or DOT, by the output's extension).
+
+Nodes are coloured by kind (application, library, source fetch, image); runtime edges solid,
+build-time edges dashed. --highlight NAME marks a package and every path from the root to it.
+"""
+
+WHY_HELP = """Why is NAME in the closure? Print the dependency chains from the target to it, shortest first.
+
+Exit 0 when NAME is in the closure, 1 when it is not.
+"""
+
+
+def graph_command(
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="./result, a store path, a .drv, or an image.", show_default=False)],
+    output: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="FILE.svg, FILE.png or FILE.dot (- for DOT on stdout).")] = "graph.svg",
+    depth: Annotated[Optional[int], typer.Option("--depth", min=0, metavar="N", help="Only what is at most N steps from the target.")] = None,
+    buildtime: Annotated[bool, typer.Option("--buildtime", help="The build-time graph instead of the runtime one.")] = False,
+    highlight: Annotated[Optional[str], typer.Option("--highlight", metavar="NAME", help="Mark NAME and its paths to the root.")] = None,
+    max_nodes: Annotated[Optional[int], typer.Option("--max-nodes", min=1, metavar="N", help="Draw at most N nodes, nearest first.")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database.")] = None,
+) -> None:
+    def work() -> None:
+        from sbomgen.errors import OutputFormatError
+        from sbomgen.formats import dot
+        from sbomgen.fsutil import write_atomic_bytes
+        from sbomgen.sbom import load_graph
+
+        fmt = "dot" if output == "-" else os.path.splitext(output)[1].lstrip(".").lower()
+        if fmt not in dot.FORMATS:
+            raise OutputFormatError(f"cannot tell the graph format of {output!r}: use .svg, .png or .dot")
+        graph = load_graph(target, buildtime=buildtime, depth=depth, db_path=db).graph
+        if highlight and not dot.matching(graph, highlight):
+            print(f"sbomgen: note: nothing named {highlight!r} in this graph", file=sys.stderr)
+        drawn = dot.build_dot(graph, highlight, max_nodes)
+        data = dot.render(drawn, fmt)
+        write_atomic_bytes(output, data)
+        if drawn.cut:
+            print(f"sbomgen: note: drew {drawn.shown} of {drawn.total} nodes (the {drawn.cut} farthest from the target were cut: "
+                  "raise --max-nodes or lower --depth)", file=sys.stderr)
+        if output != "-":
+            print(f"wrote {output}: {drawn.shown} nodes")
+
+    run_guarded(work)
+
+
+def why_command(
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="./result, a store path, a .drv, or an image.", show_default=False)],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Package name (or part of a store path name).", show_default=False)],
+    buildtime: Annotated[bool, typer.Option("--buildtime", help="Search the build-time graph.")] = False,
+    limit: Annotated[int, typer.Option("--max-chains", min=1, metavar="N", help="Print at most N chains.")] = 20,
+    db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database.")] = None,
+) -> None:
+    def work() -> None:
+        from sbomgen.formats import dot
+        from sbomgen.sbom import load_graph
+
+        graph = load_graph(target, buildtime=buildtime, db_path=db).graph
+        targets = dot.matching(graph, name)
+        if not targets:
+            print(f"{name} is not in the {graph.kind.value} closure of {target}")
+            raise typer.Exit(1)
+        found, total = dot.chains(graph, targets, limit)
+
+        def label(path: str) -> str:
+            component = graph.components[path]
+            text = f"{component.name} {component.version}".strip()
+            return text + (f" ({component.output})" if component.output and component.output != "out" else "")
+
+        print(f"{name} is in the {graph.kind.value} closure of {target} through {total} chain(s):")
+        for chain in found:
+            print("  " + " -> ".join(label(p) for p in chain))
+        if total > len(found):
+            print(f"  … {total - len(found)} more (raise --max-chains)")
+
+    run_guarded(work)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("graph", help=GRAPH_HELP)(graph_command)
+    app.command("why", help=WHY_HELP)(why_command)
