@@ -16,9 +16,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
-from measure import timed
+from measure import private_store, timed
 
 EXPRESSION = """
 { paths, mb }:
@@ -48,13 +47,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "image_pack.json"))
     args = parser.parse_args()
-    root = tempfile.mkdtemp(prefix="bench-image-")
-    os.chmod(root, 0o755)
-    env = {
-        **os.environ,
-        "NIX_STORE_DIR": f"{root}/store", "NIX_STATE_DIR": f"{root}/state", "NIX_LOG_DIR": f"{root}/log",
-        "NIX_CONFIG": "substituters =\nsandbox = false\nbuild-users-group =\n",
-    }
+    root, nix_env = private_store("bench-image-")
+    env = {**os.environ, **nix_env}
     try:
         expr = os.path.join(root, "bench.nix")
         with open(expr, "w") as handle:

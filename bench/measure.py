@@ -47,3 +47,16 @@ def timed(cmd: list[str], timeout: float) -> dict:
         "peak_rss_mb": round(peak / 1024, 1),
         "timed_out": code is None,
     }
+
+
+def private_store(prefix: str) -> tuple[str, dict[str, str]]:
+    """A scratch directory and the environment that makes Nix use a private store inside it
+    (offline, no sandbox, no build users), for benchmarks that build with the real Nix."""
+    import tempfile
+
+    root = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(root, 0o755)
+    return root, {
+        "NIX_STORE_DIR": f"{root}/store", "NIX_STATE_DIR": f"{root}/state", "NIX_LOG_DIR": f"{root}/log",
+        "NIX_CONFIG": "substituters =\nsandbox = false\nbuild-users-group =\n",
+    }

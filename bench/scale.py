@@ -23,9 +23,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
-from measure import timed
+from measure import private_store, timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -39,12 +38,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--out", default=os.path.join(HERE, "results", "scale.json"))
     args = parser.parse_args()
-    root = tempfile.mkdtemp(prefix="bench-scale-")
-    os.chmod(root, 0o755)
-    nix_env = {
-        "NIX_STORE_DIR": f"{root}/store", "NIX_STATE_DIR": f"{root}/state", "NIX_LOG_DIR": f"{root}/log",
-        "NIX_CONFIG": "substituters =\nsandbox = false\nbuild-users-group =\n",
-    }
+    root, nix_env = private_store("bench-scale-")
     os.environ.update(nix_env)
     runs = []
     try:
