@@ -177,9 +177,12 @@ def render(graph: DependencyGraph, outputs: list[OutputSpec], *, validate: bool 
                     _check_schema("spdx-2.3", text, spec)
                     checks.append("schema spdx-2.3")
         elif spec.kind == "cyclonedx":
-            if bom is None:
-                bom = cyclonedx.build_cyclonedx(graph, context)
-            text = cyclonedx.render_cyclonedx(bom, spec.fmt, spec.version)
+            if spec.fmt == "json":
+                text = cyclonedx.render_cyclonedx_json(graph, context, spec.version)
+            else:
+                if bom is None:
+                    bom = cyclonedx.build_cyclonedx(graph, context)
+                text = cyclonedx.render_cyclonedx(bom, spec.fmt, spec.version)
             if validate and spec.fmt == "json":
                 _check_schema(f"cyclonedx-{spec.version}", text, spec)
                 checks.append(f"schema cyclonedx-{spec.version}")
