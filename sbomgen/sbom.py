@@ -164,13 +164,15 @@ def render(graph: DependencyGraph, outputs: list[OutputSpec], *, validate: bool 
     for spec in outputs:
         checks: list[str] = []
         if spec.kind == "spdx":
-            if spdx_doc is None:
+            # spdx-tools' model is built when it is needed: to validate, and for tag-value.
+            # JSON is written directly (byte-identical to the model's converter, as a test holds).
+            if spdx_doc is None and (validate or spec.fmt != "json"):
                 spdx_doc = spdx.build_spdx(graph, context)
                 if validate:
                     problems = spdx.validate_spdx(spdx_doc)
                     if problems:
                         raise DocumentInvalidError(f"generated SPDX document is invalid: {problems[0]} (+{len(problems) - 1} more)")
-            text = spdx.render_spdx(spdx_doc, spec.fmt)
+            text = spdx.render_spdx_json(graph, context) if spec.fmt == "json" else spdx.render_spdx(spdx_doc, spec.fmt)
             if validate:
                 checks.append("spdx-tools")
                 if spec.fmt == "json":
