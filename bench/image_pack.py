@@ -11,13 +11,11 @@ store paths extracted and NAR-hashed). Reports MB/s and peak RSS; asserts nothin
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import subprocess
 import sys
 
-from measure import private_store, timed
+from measure import private_store, remove_store, save_results, timed
 
 EXPRESSION = """
 { paths, mb }:
@@ -72,11 +70,8 @@ def main() -> None:
             "read": read | {"mb_per_s": round(closure_mb / read["seconds"], 1)},
         }
     finally:
-        subprocess.run(["chmod", "-R", "u+w", root], check=False)
-        shutil.rmtree(root, ignore_errors=True)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(results, handle, indent=2)
+        remove_store(root)
+    save_results(results, args.out)
     print(f"closure {results['closure_mb']} MB in {args.paths + 1} store paths -> image {results['image_mb']} MB")
     for what in ("pack", "read"):
         r = results[what]

@@ -60,3 +60,19 @@ def private_store(prefix: str) -> tuple[str, dict[str, str]]:
         "NIX_STORE_DIR": f"{root}/store", "NIX_STATE_DIR": f"{root}/state", "NIX_LOG_DIR": f"{root}/log",
         "NIX_CONFIG": "substituters =\nsandbox = false\nbuild-users-group =\n",
     }
+
+
+def remove_store(root: str) -> None:
+    """Delete a private store (its paths are read-only, as Nix leaves them)."""
+    import shutil
+
+    subprocess.run(["chmod", "-R", "u+w", root], check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def save_results(results: dict, path: str) -> None:
+    import json
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(results, handle, indent=2)

@@ -18,13 +18,11 @@ Reports wall time, peak RSS and the ratio to the floor as a table and JSON
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import subprocess
 import sys
 
-from measure import private_store, timed
+from measure import private_store, remove_store, save_results, timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -81,11 +79,8 @@ def main() -> None:
             "runtime_closure_paths": runtime_count, "nix_instantiate": instantiate, "nix_build": build, "runs": runs,
         }
     finally:
-        subprocess.run(["chmod", "-R", "u+w", root], check=False)
-        shutil.rmtree(root, ignore_errors=True)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(results, handle, indent=2)
+        remove_store(root)
+    save_results(results, args.out)
     print(f"build-time closure: {drv_count} paths (nix-instantiate {instantiate['seconds']} s); "
           f"runtime closure: {runtime_count} paths (nix-build {build['seconds']} s)")
     print(f"{'case':52} {'exit':>4} {'seconds':>8} {'x floor':>8} {'peak RSS MB':>12}")
