@@ -10,6 +10,7 @@ resolved dependency present in the store does too; every problem is reported by 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -96,12 +97,8 @@ def make_statement(
         times = [i.registration_time for i in store.path_infos(subject_paths).values()]
         run = RunInfo(finished=datetime.fromtimestamp(max(times), tz=timezone.utc), time_source="store-registration")
     if root_drv is not None:
-        run = RunInfo(**{**_fields(run), "builder": root_drv.builder, "args": root_drv.args})
+        run = dataclasses.replace(run, builder=root_drv.builder, args=root_drv.args)
     return Provenance(build_statement(graph, subjects, run), graph, subjects)
-
-
-def _fields(run: RunInfo) -> dict:
-    return {name: getattr(run, name) for name in RunInfo.__dataclass_fields__}
 
 
 def observed_run(started: datetime, finished: datetime, nix_version: str | None, expression: str, attributes: list[str]) -> RunInfo:

@@ -88,9 +88,7 @@ def _output_name(drv: Derivation | None, path: str) -> str:
     return split_output_suffix(path_name(path))[1]
 
 
-def _component_for_path(
-    store: NixStore, path: str, info: PathInfo | None, drv: Derivation | None, drv_hash: str | None
-) -> Component:
+def _component_for_path(path: str, info: PathInfo | None, drv: Derivation | None, drv_hash: str | None) -> Component:
     """A component for a store path, described by its deriver when there is one."""
     is_source = drv is None and (info is None or info.deriver is None)
     if drv is not None:
@@ -156,7 +154,7 @@ def runtime_graph(store: NixStore, target: str, depth: int | None = None) -> Dep
     for path, level in depths.items():
         info = infos[path]
         drv = drvs.get(info.deriver) if info.deriver else None
-        component = _component_for_path(store, path, info, drv, drv_hashes.get(info.deriver or ""))
+        component = _component_for_path(path, info, drv, drv_hashes.get(info.deriver or ""))
         component.depth = level
         components[path] = component
         edges[path] = tuple(r for r in info.references if r != path and r in depths)
@@ -223,12 +221,12 @@ def buildtime_graph(store: NixStore, target: str, depth: int | None = None) -> D
     components: dict[str, Component] = {}
     for path, level in depths.items():
         if path in sources:
-            component = _component_for_path(store, path, sources[path], None, None)
+            component = _component_for_path(path, sources[path], None, None)
         else:
             drv_path, _out = path_to_node[path]
             drv_info = infos.get(drv_path)
             component = _component_for_path(
-                store, path, infos.get(path), drvs[drv_path], drv_info.nar_sha256_hex if drv_info else None
+                path, infos.get(path), drvs[drv_path], drv_info.nar_sha256_hex if drv_info else None
             )
             component.drv_path = drv_path
         component.depth = level

@@ -77,7 +77,7 @@ def image_graph(contents: ImageContents, db_path: str | None = None) -> Dependen
         info = infos.get(path)
         if info is not None:
             drv = drvs.get(info.deriver) if info.deriver else None
-            component = _component_for_path(local, path, info, drv, drv_hashes.get(info.deriver or ""))
+            component = _component_for_path(path, info, drv, drv_hashes.get(info.deriver or ""))
             if component.nar_hash_hex != entry.nar_sha256:
                 component.extra["nix:local_nar_sha256"] = component.nar_hash_hex or ""
         else:

@@ -91,10 +91,9 @@ def compare(left_spec: str, right_spec: str) -> Comparison:
     elif lkind == "tar":
         compare_tar_files(left, right, comparison)
     else:
-        lhash, lsize = sha256_file(left)
-        rhash, rsize = sha256_file(right)
-        comparison.facts["left_sha256"], comparison.facts["right_sha256"] = lhash, rhash
-        diff = compare_file_contents(os.path.basename(left), left, right)
+        hashes = sha256_file(left), sha256_file(right)
+        comparison.facts["left_sha256"], comparison.facts["right_sha256"] = hashes[0][0], hashes[1][0]
+        diff = compare_file_contents(os.path.basename(left), left, right, hashes)
         if diff:
             comparison.add(diff)
     return comparison

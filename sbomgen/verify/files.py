@@ -113,14 +113,16 @@ def describe_bytes(label: str, left: bytes, right: bytes) -> Difference:
     return Difference(label, Kind.CONTENT, f"{len(left)} bytes", f"{len(right)} bytes", f"binary; first difference at byte {offset}")
 
 
-def compare_file_contents(label: str, left: str, right: str) -> Difference | None:
-    """Compare two regular files on disk; None when their bytes are equal."""
+def compare_file_contents(
+    label: str, left: str, right: str, hashes: tuple[tuple[str, int], tuple[str, int]] | None = None
+) -> Difference | None:
+    """Compare two regular files on disk; None when their bytes are equal.
+
+    ``hashes``: ``sha256_file`` of both, when the caller has them already.
+    """
     if files_equal(left, right):
         return None
-    lhash, lsize = sha256_file(left)
-    rhash, rsize = sha256_file(right)
-    if lhash == rhash:
-        return None
+    (lhash, lsize), (rhash, rsize) = hashes or (sha256_file(left), sha256_file(right))
     if lsize <= TEXT_LIMIT and rsize <= TEXT_LIMIT:
         with open(left, "rb") as lf, open(right, "rb") as rf:
             diff = describe_bytes(label, lf.read(), rf.read())
