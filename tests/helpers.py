@@ -64,3 +64,14 @@ def cdx_property(component: dict, name: str) -> str | None:
 def cdx_components(bom: dict) -> list[dict]:
     """metadata.component plus components: every component of the BOM."""
     return [bom["metadata"]["component"], *bom.get("components", [])]
+
+
+def schema_errors(kind: str, document) -> list[str]:
+    """The schema violations sbomgen itself reports (jsonschema-rs), after checking that
+    python-jsonschema, a second implementation, gives the same verdict."""
+    from sbomgen import schemas
+
+    errors = schemas.schema_errors(kind, document)
+    second = [e.message for e in schemas.reference_validator(kind).iter_errors(document)]
+    assert bool(errors) == bool(second), f"jsonschema-rs says {errors[:3]}, python-jsonschema says {second[:3]}"
+    return errors

@@ -11,8 +11,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from sbomgen.schemas import schema_errors
-from tests.helpers import run_sbomgen
+from tests.helpers import run_sbomgen, schema_errors
 
 pytestmark = pytest.mark.nix
 
@@ -69,7 +68,7 @@ def test_validate_reports_pointer_and_message(nix_store, docs, tmp_path):
     assert run.code == 1
     assert f"{dangling}:/dependencies/" in run.stdout and "dangling reference 'nope'" in run.stdout
     assert f"{duplicate}:/components/1/bom-ref: duplicate bom-ref" in run.stdout
-    assert f"{spdx}:/packages/0: 'downloadLocation' is a required property" in run.stdout
+    assert f'{spdx}:/packages/0: "downloadLocation" is a required property' in run.stdout
 
 
 @pytest.mark.parametrize(

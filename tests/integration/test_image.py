@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sbomgen.schemas import schema_errors
-from tests.helpers import cdx_property, db_nar_hashes, run_sbomgen
+from tests.helpers import cdx_property, db_nar_hashes, run_sbomgen, schema_errors
 
 pytestmark = pytest.mark.nix
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sbomgen.schemas import schema_errors
-from tests.helpers import Run, db_nar_hashes, run_sbomgen
+from tests.helpers import Run, db_nar_hashes, run_sbomgen, schema_errors
 
 pytestmark = pytest.mark.nix
 

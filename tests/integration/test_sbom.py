@@ -15,8 +15,8 @@ from lxml import etree
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
-from sbomgen.schemas import schema_dir, schema_errors
-from tests.helpers import cdx_components, cdx_property, db_nar_hashes, load_json, run_sbomgen
+from sbomgen.schemas import schema_dir
+from tests.helpers import cdx_components, cdx_property, db_nar_hashes, load_json, run_sbomgen, schema_errors
 
 pytestmark = pytest.mark.nix
 

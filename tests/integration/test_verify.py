@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sbomgen.schemas import schema_errors
 from tests.conftest import make_store, require_nix
-from tests.helpers import run_sbomgen
+from tests.helpers import run_sbomgen, schema_errors
 
 pytestmark = pytest.mark.nix
 

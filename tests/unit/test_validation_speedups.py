@@ -5,7 +5,8 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from sbomgen.schemas import schema_errors
+from tests.helpers import schema_errors
+
 
 
 @pytest.mark.parametrize(
@@ -20,14 +21,11 @@ from sbomgen.schemas import schema_errors
     ],
 )
 def test_unique_items_agrees_with_jsonschema(items, unique):
-    from jsonschema import validators
+    """jsonschema-rs, which validates our documents, and python-jsonschema agree on equality."""
+    import jsonschema_rs
 
-    from sbomgen.schemas import _unique_items
-
-    reference = jsonschema.Draft7Validator({"uniqueItems": True})
-    ours = validators.extend(jsonschema.Draft7Validator, {"uniqueItems": _unique_items})({"uniqueItems": True})
-    assert reference.is_valid(items) is unique
-    assert ours.is_valid(items) is unique
+    assert jsonschema.Draft7Validator({"uniqueItems": True}).is_valid(items) is unique
+    assert jsonschema_rs.validator_for({"uniqueItems": True}).is_valid(items) is unique
 
 
 def test_duplicate_components_rejected_by_real_schema():
