@@ -145,7 +145,7 @@ def _attach(blobs: BlobStore, image, request: ImageRequest, spec: ImageConfig) -
         outputs = sbom.plan_outputs(spdx_path="image.spdx.json", cdx_path="image.cdx.json", csv_path=None)
         for rendered in sbom.render(graph, outputs, epoch=int(spec.created.timestamp())):
             media = SPDX_TYPE if rendered.spec.kind == "spdx" else CDX_TYPE
-            attach_referrer(blobs, image, rendered.text.encode(), media, created)
+            attach_referrer(blobs, image, rendered.data, media, created)
     if request.provenance:
         try:
             with open(request.provenance, "rb") as handle:

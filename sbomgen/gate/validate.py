@@ -3,11 +3,10 @@ NTIA minimum elements of each SBOM component."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 from sbomgen.gate.documents import Document, DocumentError, detect, dsse_payload, from_document
-from sbomgen.schemas import schema_dir, schema_errors
+from sbomgen.schemas import cyclonedx_xml_errors, schema_errors
 
 SUPPORTED = {"spdx": ("2.3",), "cyclonedx": ("1.4", "1.5", "1.6", "1.7")}
 NTIA = ("supplier", "name", "version", "unique id", "dependency relationship", "author", "timestamp")
@@ -68,41 +67,12 @@ def _validate_spdx(doc: Document, result: Validation) -> None:
 
 def _validate_cyclonedx(doc: Document, result: Validation) -> None:
     if doc.encoding == "xml":
-        from lxml import etree
-
-        schema = etree.XMLSchema(etree.parse(str(schema_dir() / f"bom-{doc.version}.xsd")))
-        try:
-            tree = etree.parse(io.BytesIO(doc.text.encode()))
-        except etree.XMLSyntaxError as exc:
-            result.errors.append(Finding("", f"XML: {exc}"))
-            return
-        if not schema.validate(tree):
-            result.errors += [Finding(f"line {e.line}", e.message) for e in schema.error_log]
+        result.errors += [_split(e) for e in cyclonedx_xml_errors(doc.version, doc.text.encode())]
         return
     result.errors += [_split(e) for e in schema_errors(f"cyclonedx-{doc.version}", doc.data)]
-    data = doc.data
-    refs: dict[str, str] = {}
+    from sbomgen.formats.cyclonedx import reference_errors
 
-    def walk(components, pointer):
-        for index, component in enumerate(components or []):
-            ref = component.get("bom-ref")
-            here = f"{pointer}/{index}"
-            if ref is not None:
-                if ref in refs:
-                    result.errors.append(Finding(f"{here}/bom-ref", f"duplicate bom-ref {ref!r} (also at {refs[ref]})"))
-                refs.setdefault(ref, here)
-            walk(component.get("components"), f"{here}/components")
-
-    metadata_component = (data.get("metadata") or {}).get("component")
-    if metadata_component:
-        walk([metadata_component], "/metadata/component")
-    walk(data.get("components"), "/components")
-    for index, dep in enumerate(data.get("dependencies", []) or []):
-        if dep.get("ref") not in refs:
-            result.errors.append(Finding(f"/dependencies/{index}/ref", f"dangling reference {dep.get('ref')!r}"))
-        for j, target in enumerate(dep.get("dependsOn", []) or []):
-            if target not in refs:
-                result.errors.append(Finding(f"/dependencies/{index}/dependsOn/{j}", f"dangling reference {target!r}"))
+    result.errors += [_split(e) for e in reference_errors(doc.data)]
 
 
 def _validate_statement(statement: dict, result: Validation, prefix: str = "") -> None:

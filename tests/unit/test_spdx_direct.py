@@ -28,7 +28,7 @@ def test_direct_writer_equals_spdx_tools(nix_store, walk, with_meta, target):
     graph = walk(store, os.path.realpath(nix_store.results[target]), None)
     if with_meta:
         apply_meta(graph, load_meta(META))
-    assert render_spdx_json(graph, CONTEXT) == render_spdx(build_spdx(graph, CONTEXT), "json")
+    assert render_spdx_json(graph, CONTEXT) == render_spdx(build_spdx(graph, CONTEXT), "json").encode()
 
 
 @pytest.mark.nix
@@ -41,4 +41,4 @@ def test_direct_writer_equals_spdx_tools_for_images(nix_store, tmp_path):
     assert run.code == 0, run.stderr
     os.environ.update(nix_store.env)
     graph = load_image_graph(f"oci:{layout}")
-    assert render_spdx_json(graph, CONTEXT) == render_spdx(build_spdx(graph, CONTEXT), "json")
+    assert render_spdx_json(graph, CONTEXT) == render_spdx(build_spdx(graph, CONTEXT), "json").encode()
