@@ -28,6 +28,20 @@ def _umask() -> int:
     return current
 
 
+def check_writable(path: str) -> None:
+    """Fail now, with :class:`OutputWriteError`, if ``path`` could not be written later:
+    a 40,000-package SBOM should not be built only to find its directory missing."""
+    if path == "-":
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise OutputWriteError(f"cannot write {path}: the directory {directory} does not exist")
+    if os.path.isdir(path):
+        raise OutputWriteError(f"cannot write {path}: it is a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputWriteError(f"cannot write {path}: permission denied on {directory}")
+
+
 def write_atomic_bytes(path: str, data: bytes, mode: int | None = None) -> None:
     """:func:`write_atomic` for bytes (``-`` writes them to stdout)."""
     if path == "-":

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from sbomgen.cli.common import DefaultCommandGroup, exit_code_table, make_app, run_guarded
 from sbomgen.errors import EXIT_CODES
-from sbomgen.fsutil import write_atomic_bytes
+from sbomgen.fsutil import check_writable, write_atomic_bytes
 from sbomgen.graph.model import GraphKind
 
 
@@ -97,6 +97,8 @@ def sbom_command(
             cdx_format=cdx_format.value if cdx_format else None,
             cdx_version=cdx_version,
         )
+        for output in outputs:
+            check_writable(output.path)
         to_stdout = any(o.path == "-" for o in outputs)
         err = Console(stderr=True)
         show_progress = err.is_terminal and not json_summary

@@ -128,7 +128,14 @@ def test_unknown_output_format(nix_store, tmp_path, args, fragment):
 def test_unwritable_output_leaves_nothing(nix_store, tmp_path):
     target = tmp_path / "missing-dir" / "o.spdx.json"
     run = run_sbomgen(str(nix_store.results["app"]), "--spdx", str(target), env=nix_store.env)
-    _assert_clean_failure(run, 9, "cannot write")
+    _assert_clean_failure(run, 9, "cannot write", "missing-dir does not exist")
+    # checked before the closure is walked: the same answer for a target that is not even there
+    run = run_sbomgen(str(tmp_path / "no-such-result"), "--spdx", str(target), env=nix_store.env)
+    _assert_clean_failure(run, 9, "missing-dir does not exist")
+    out_dir = tmp_path / "a-dir.json"
+    out_dir.mkdir()
+    run = run_sbomgen(str(nix_store.results["app"]), "--cdx", str(out_dir), env=nix_store.env)
+    _assert_clean_failure(run, 9, "is a directory")
 
 
 def test_existing_output_is_not_truncated_on_failure(nix_store, tmp_path):
