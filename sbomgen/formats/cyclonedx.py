@@ -69,7 +69,8 @@ def _property_pairs(component: Component) -> list[tuple[str, str]]:
     props.append(("nix:depth", str(component.depth)))
     if component.meta and component.meta.attr_path:
         props.append(("nix:attr_path", component.meta.attr_path))
-    props.extend((key, value) for key, value in sorted(component.extra.items()))
+    if component.extra:
+        props.extend(sorted(component.extra.items()))
     return props
 
 

@@ -91,7 +91,8 @@ def _comment(component: Component) -> str:
     digest = component.digest
     if digest:
         lines.append(_DIGEST_NOTE[digest[0]])
-    lines.extend(f"{key}: {value}" for key, value in sorted(component.extra.items()))
+    if component.extra:
+        lines.extend(f"{key}: {value}" for key, value in sorted(component.extra.items()))
     return "\n".join(lines)
 
 

@@ -388,3 +388,49 @@ def test_sources_in_build_closure(nix_store, buildtime_docs):
     for component in sources.values():
         assert component["hashes"][0]["content"] == db[cdx_property(component, "nix:store_path")]
         assert "nix:drv_path" not in {p["name"] for p in component["properties"]}
+
+
+def test_checks_named_in_the_summary(nix_store, tmp_path):
+    """By default: schema + SPDX rules + bom-refs; spdx-tools only with --full-validation
+    (and for tag-value, which spdx-tools writes); CycloneDX XML against the XSD."""
+    import json
+
+    app = str(nix_store.results["app"])
+    out = {k: str(tmp_path / n) for k, n in (("spdx", "s.spdx.json"), ("cdx", "c.cdx.json"), ("tv", "s.spdx"), ("xml", "c.xml"))}
+
+    def validated(*args: str) -> dict[str, list[str]]:
+        run = run_sbomgen(app, "--json", *args, env=nix_store.env)
+        assert run.code == 0, run.stderr
+        return {o["path"]: o["validated"] for o in json.loads(run.stdout)["outputs"]}
+
+    checks = validated("--spdx", out["spdx"], "--cdx", out["cdx"])
+    assert checks == {out["spdx"]: ["schema spdx-2.3", "SPDX rules"], out["cdx"]: ["schema cyclonedx-1.6", "bom-refs"]}
+    checks = validated("--spdx", out["spdx"], "--full-validation")
+    assert checks[out["spdx"]] == ["spdx-tools", "schema spdx-2.3", "SPDX rules"]
+    checks = validated("--spdx", out["tv"], "--cdx", out["xml"])
+    assert checks == {out["tv"]: ["spdx-tools"], out["xml"]: ["XSD cyclonedx-1.6"]}
+    assert validated("--spdx", out["spdx"], "--no-validate") == {out["spdx"]: []}
+
+
+def test_invalid_document_is_never_written(nix_store, tmp_path, monkeypatch):
+    """A document that fails a check is a bug: exit 11, one line naming the check, no file."""
+    from sbomgen import sbom
+    from sbomgen.errors import DocumentInvalidError
+    from sbomgen.formats import cyclonedx
+    from sbomgen.graph.closure import runtime_graph
+    from sbomgen.nix.store import NixStore
+
+    store = NixStore(str(nix_store.store_dir), str(nix_store.state_dir))
+    graph = runtime_graph(store, os.path.realpath(nix_store.results["app"]))
+    outputs = sbom.plan_outputs(spdx_path=None, cdx_path=str(tmp_path / "c.json"), csv_path=None)
+    real = cyclonedx.cyclonedx_json_document
+
+    def broken(*args, **kwargs):
+        document = real(*args, **kwargs)
+        document["components"][0]["hashes"][0]["content"] = "not-hex"
+        return document
+
+    monkeypatch.setattr(cyclonedx, "cyclonedx_json_document", broken)
+    with pytest.raises(DocumentInvalidError, match="fails schema cyclonedx-1.6: /components/0/hashes/0/content"):
+        sbom.render(graph, outputs)
+    assert not (tmp_path / "c.json").exists()
