@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from sbomgen.bulk import bulk
 from sbomgen.errors import (
     DependencyMismatchError,
     DependencyMissingError,
@@ -66,6 +67,7 @@ class Provenance:
     subjects: list[Subject]
 
 
+@bulk
 def make_statement(
     target: str,
     *,

@@ -11,6 +11,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
+from sbomgen.bulk import bulk
 from sbomgen.errors import DocumentInvalidError, OutputFormatError, UsageError
 from sbomgen.formats import csv as csv_format
 from sbomgen.formats import cyclonedx, spdx
@@ -59,6 +60,7 @@ class GraphResult:
     meta_matched: int = 0
 
 
+@bulk
 def load_graph(
     target: str,
     *,
@@ -152,6 +154,7 @@ class Rendered:
     checks: list[str] = field(default_factory=list)
 
 
+@bulk
 def render(
     graph: DependencyGraph,
     outputs: list[OutputSpec],
