@@ -43,7 +43,9 @@ def _bfs(root: str, neighbours: Callable[[str], Iterable[str]], limit: int | Non
 
 def _download_urls(drv: Derivation) -> tuple[str, ...]:
     """``urls`` (fetchurl mirrors, space-separated in the env) or ``url`` of a derivation."""
-    raw = drv.env.get("urls") or drv.env.get("url") or ""
+    raw = drv.env.get("urls") or drv.env.get("url")
+    if not raw:
+        return ()
     return tuple(dict.fromkeys(u for u in raw.split() if "://" in u))
 
 
@@ -148,7 +150,7 @@ def runtime_graph(store: NixStore, target: str, depth: int | None = None) -> Dep
     infos = store.closure([root])
     depths = _bfs(root, lambda p: (r for r in infos[p].references if r != p), depth)
     drvs = _derivers(store, {p: infos[p] for p in depths})
-    drv_hashes = {p: i.nar_sha256_hex for p, i in store.path_infos(drvs).items()}
+    drv_hashes = {p: i.nar_sha256_hex for p, i in store.path_infos(drvs, references=False).items()}
     components: dict[str, Component] = {}
     edges: dict[str, tuple[str, ...]] = {}
     for path, level in depths.items():
@@ -216,7 +218,7 @@ def buildtime_graph(store: NixStore, target: str, depth: int | None = None) -> D
     depths = _bfs(root, lambda p: deps.get(p, ()), depth)
 
     wanted_outputs = [p for p in depths if p not in sources]
-    infos = store.path_infos([*wanted_outputs, *drvs])
+    infos = store.path_infos([*wanted_outputs, *drvs], references=False)
     path_to_node = {path: key for key, path in node_path.items()}
     components: dict[str, Component] = {}
     for path, level in depths.items():

@@ -114,8 +114,11 @@ class NixStore:
                 "(not built, garbage-collected, or from another store)"
             )
 
-    def path_infos(self, paths: Iterable[str]) -> dict[str, PathInfo]:
-        """Info for those of ``paths`` that are valid; invalid ones are simply absent."""
+    def path_infos(self, paths: Iterable[str], references: bool = True) -> dict[str, PathInfo]:
+        """Info for those of ``paths`` that are valid; invalid ones are simply absent.
+
+        With ``references=False`` the ``references`` of each are left empty, unread (a third of
+        the cost for the 40,000 ``.drv`` of a system closure)."""
         wanted = list(dict.fromkeys(paths))
         rows: list[tuple] = []
         for start in range(0, len(wanted), _BATCH):
@@ -126,7 +129,7 @@ class NixStore:
                 f"FROM ValidPaths WHERE path IN ({marks})",
                 chunk,
             )
-        return self._with_references(rows)
+        return self._with_references(rows) if references else self._infos(rows, {})
 
     def closure(self, roots: Iterable[str]) -> dict[str, PathInfo]:
         """The runtime closure of ``roots`` (as ``nix-store -qR``), read with one recursive query."""
@@ -157,6 +160,10 @@ class NixStore:
                 chunk,
             ):
                 refs[referrer].append(ref_path)
+        return self._infos(rows, refs)
+
+    @staticmethod
+    def _infos(rows: list[tuple], refs: dict[int, list[str]]) -> dict[str, PathInfo]:
         infos: dict[str, PathInfo] = {}
         for row_id, path, nar_hash, reg_time, deriver, nar_size, ca in rows:
             infos[path] = PathInfo(
@@ -166,7 +173,7 @@ class NixStore:
                 deriver=deriver or None,
                 registration_time=reg_time,
                 ca=ca or None,
-                references=tuple(sorted(refs[row_id])),
+                references=tuple(sorted(refs[row_id])) if row_id in refs else (),
             )
         return infos
 
