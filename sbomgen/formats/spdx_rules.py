@@ -18,11 +18,52 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from license_expression import ExpressionError, ExpressionParseError, get_spdx_licensing
-from spdx_tools.spdx.validation.external_package_ref_validator import TYPE_TO_REGEX
-from spdx_tools.spdx.validation.uri_validators import validate_download_location, validate_uri, validate_url
+from license_expression import ExpressionError, ExpressionParseError
+from uritools import isabsuri, urisplit
 
-_LICENSING = get_spdx_licensing()
+from sbomgen.graph.meta import spdx_licensing
+
+# spdx-tools 0.8's patterns (spdx_tools.spdx.validation.uri_validators and
+# external_package_ref_validator), copied so that a run does not import spdx-tools and
+# beartype (0.15 s); tests/unit/test_spdx_rules.py requires them to equal spdx-tools' own.
+URL_PATTERN = (
+    "(http:\\/\\/www\\.|https:\\/\\/www\\.|http:\\/\\/|https:\\/\\/|ssh:\\/\\/|git:\\/\\/|svn:\\/\\/|sftp:"
+    "\\/\\/|ftp:\\/\\/)?([\\w\\-.!~*'()%;:&=+$,]+@)?[a-z0-9]+([\\-\\.]{1}[a-z0-9]+){0,100}\\.[a-z]{2,5}"
+    "(:[0-9]{1,5})?(\\/.*)?"
+)
+DOWNLOAD_LOCATION_PATTERN = (
+    "^((((git|hg|svn|bzr)\\+)?" + URL_PATTERN + ")|(git\\+git@[a-zA-Z0-9\\.\\-]+:[a-zA-Z0-9/\\\\.@\\-]+)"
+    "|(bzr\\+lp:[a-zA-Z0-9\\.\\-]+))$"
+)
+TYPE_TO_REGEX = {
+    "cpe22Type": r"^c[pP][eE]:/[AHOaho]?(:[A-Za-z0-9._\-~%]*){0,6}$",
+    "cpe23Type": (
+        r'^cpe:2\.3:[aho\*\-](:(((\?*|\*?)([a-zA-Z0-9\-\._]|(\\[\\\*\?!"#$$%&\'\(\)\+,\/:;<=>@\[\]\^'
+        r"`\{\|}~]))+(\?*|\*?))|[\*\-])){5}(:(([a-zA-Z]{2,3}(-([a-zA-Z]{2}|[0-9]{3}))?)|[\*\-]))(:(((\?*"
+        r'|\*?)([a-zA-Z0-9\-\._]|(\\[\\\*\?!"#$$%&\'\(\)\+,\/:;<=>@\[\]\^`\{\|}~]))+(\?*|\*?))|[\*\-])){4}$'
+    ),
+    "maven-central": r"^[^:]+:[^:]+(:[^:]+)?$",
+    "npm": r"^[^@]+@[^@]+$",
+    "nuget": r"^[^/]+/[^/]+$",
+    "bower": r"^[^#]+#[^#]+$",
+    "purl": r"^pkg:.+(\/.+)?\/.+(@.+)?(\?.+)?(#.+)?$",
+    "swh": r"^swh:1:(snp|rel|rev|dir|cnt):[0-9a-fA-F]{40}$",
+    "gitoid": r"^gitoid:(blob|tree|commit|tag):(sha1:[0-9a-fA-F]{40}|sha256:[0-9a-fA-F]{64})$",
+}
+_URL = re.compile(URL_PATTERN, re.IGNORECASE)
+_DOWNLOAD_LOCATION = re.compile(DOWNLOAD_LOCATION_PATTERN, re.IGNORECASE)
+
+
+def _bad_url(url: str) -> bool:
+    return not _URL.match(url)
+
+
+def _bad_download_location(location: str) -> bool:
+    return _bad_url(location) and not _DOWNLOAD_LOCATION.match(location)
+
+
+def _bad_uri(uri: str) -> bool:
+    return not isabsuri(uri) or urisplit(uri).scheme is None
 _INTERNAL_ID = re.compile(r"^SPDXRef-[\da-zA-Z.-]+$")
 _EXTERNAL_ID = re.compile(r"^DocumentRef-[\da-zA-Z.+-]+(:SPDXRef-[\da-zA-Z.-]+)?$")
 _LICENSE_REF = re.compile(r"^(DocumentRef-[\da-zA-Z.+-]+:)?LicenseRef-[\da-zA-Z.-]+$")
@@ -49,7 +90,7 @@ def _licence_problem(expression: str, defined: frozenset[str]) -> str | None:
     if expression in _SPECIAL:
         return None
     try:
-        info = _LICENSING.validate(expression)
+        info = spdx_licensing().validate(expression)
     except ExpressionError as exc:
         return f"licence expression {expression!r} does not parse: {exc}"
     for token in info.invalid_symbols:
@@ -60,7 +101,7 @@ def _licence_problem(expression: str, defined: frozenset[str]) -> str | None:
         elif token not in defined:
             return f"{token!r} is neither on the SPDX licence list nor defined in hasExtractedLicensingInfos"
     try:
-        _LICENSING.parse(expression, validate=True, strict=True)
+        spdx_licensing().parse(expression, validate=True, strict=True)
     except ExpressionParseError as exc:
         return f"licence expression {expression!r}: {exc}"
     except ExpressionError:
@@ -72,7 +113,7 @@ def spdx_rule_errors(document: dict[str, Any]) -> list[str]:
     """Every broken rule as ``/json/pointer: message``; empty when the document keeps them."""
     errors: list[str] = []
     namespace = document.get("documentNamespace", "")
-    if validate_uri(namespace) or "#" in namespace:
+    if _bad_uri(namespace) or "#" in namespace:
         errors.append(f"/documentNamespace: {namespace!r} is not a valid URI without '#'")
     ids: dict[str, str] = {"SPDXRef-DOCUMENT": "/SPDXID"}
     if document.get("SPDXID") != "SPDXRef-DOCUMENT":
@@ -94,10 +135,10 @@ def spdx_rule_errors(document: dict[str, Any]) -> list[str]:
         else:
             ids[spdx_id] = here
         location = package.get("downloadLocation", "NOASSERTION")
-        if location not in _SPECIAL and validate_download_location(location):
+        if location not in _SPECIAL and _bad_download_location(location):
             errors.append(f"{here}/downloadLocation: {location!r} is not a valid download location")
         homepage = package.get("homepage")
-        if homepage is not None and homepage not in _SPECIAL and validate_url(homepage):
+        if homepage is not None and homepage not in _SPECIAL and _bad_url(homepage):
             errors.append(f"{here}/homepage: {homepage!r} is not a valid URL")
         for c, checksum in enumerate(package.get("checksums", [])):
             algorithm, value = checksum.get("algorithm"), checksum.get("checksumValue", "")

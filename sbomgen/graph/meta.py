@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,17 @@ from sbomgen.fsutil import load_json
 from sbomgen.graph.identifiers import cpe23
 from sbomgen.graph.model import Component, DependencyGraph, License, Meta
 
-_LICENSING = get_spdx_licensing()
+
+@cache
+def spdx_licensing():
+    """license-expression's SPDX licensing, built on first use (30 ms: not every run needs it)."""
+    return get_spdx_licensing()
 
 
 def _known_spdx_id(value: str) -> str | None:
     """The canonical SPDX id for ``value`` when SPDX lists it (case-insensitively)."""
-    symbol = _LICENSING.known_symbols.get(value) or _LICENSING.known_symbols_lowercase.get(value.lower())
+    licensing = spdx_licensing()
+    symbol = licensing.known_symbols.get(value) or licensing.known_symbols_lowercase.get(value.lower())
     return symbol.key if symbol is not None else None
 
 

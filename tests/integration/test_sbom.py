@@ -434,3 +434,22 @@ def test_invalid_document_is_never_written(nix_store, tmp_path, monkeypatch):
     with pytest.raises(DocumentInvalidError, match="fails schema cyclonedx-1.6: /components/0/hashes/0/content"):
         sbom.render(graph, outputs)
     assert not (tmp_path / "c.json").exists()
+
+
+def test_json_sboms_do_not_load_the_model_libraries(nix_store, tmp_path):
+    """spdx-tools, beartype and cyclonedx-python-lib cost 0.2 s to import: a JSON SBOM, checked,
+    needs none of them (they stay for tag-value, XML and --full-validation)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from sbomgen.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'spdx_tools', 'beartype', 'cyclonedx'}))\n"
+    )
+    app = str(nix_store.results["app"])
+    args = [app, "--buildtime", "--spdx", str(tmp_path / "s.json"), "--cdx", str(tmp_path / "c.json"), "--json"]
+    run = subprocess.run([sys.executable, "-c", code, *args], env={**os.environ, **nix_store.env}, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"

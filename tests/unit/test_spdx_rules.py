@@ -75,3 +75,14 @@ def test_each_broken_rule_is_caught_by_both(documents, what):
     ours = spdx_rule_errors(document)
     assert ours, f"sbomgen's rules miss: {what}"
     assert _spdx_tools_errors(document), f"spdx-tools does not reject {what}: the rule is ours alone"
+
+
+def test_patterns_are_spdx_tools_own():
+    """The patterns are copied (to keep spdx-tools out of a run's imports): they must stay equal."""
+    from spdx_tools.spdx.validation import external_package_ref_validator, uri_validators
+
+    from sbomgen.formats import spdx_rules
+
+    assert spdx_rules.URL_PATTERN == uri_validators.url_pattern
+    assert spdx_rules.DOWNLOAD_LOCATION_PATTERN == uri_validators.download_location_pattern
+    assert spdx_rules.TYPE_TO_REGEX == external_package_ref_validator.TYPE_TO_REGEX
