@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from sbomgen.bulk import bulk
 from sbomgen.errors import (
     DependencyMismatchError,
+    DocumentInvalidError,
     DependencyMissingError,
     InvalidStorePathError,
     MalformedAttestationError,
@@ -100,7 +101,11 @@ def make_statement(
         run = RunInfo(finished=datetime.fromtimestamp(max(times), tz=timezone.utc), time_source="store-registration")
     if root_drv is not None:
         run = dataclasses.replace(run, builder=root_drv.builder, args=root_drv.args)
-    return Provenance(build_statement(graph, subjects, run), graph, subjects)
+    statement = build_statement(graph, subjects, run)
+    errors = schema_errors("slsa-provenance-v1", statement)
+    if errors:  # a bug in sbomgen, never written
+        raise DocumentInvalidError(f"generated statement fails its schema: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
+    return Provenance(statement, graph, subjects)
 
 
 def observed_run(started: datetime, finished: datetime, nix_version: str | None, expression: str, attributes: list[str]) -> RunInfo:

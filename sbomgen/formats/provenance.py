@@ -19,7 +19,6 @@ No store I/O here: digests and times come in with the graph and :class:`RunInfo`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,6 +29,7 @@ from in_toto_attestation.v1.resource_descriptor import ResourceDescriptor
 from in_toto_attestation.v1.statement import Statement
 
 from sbomgen import __version__
+from sbomgen.formats.jsontext import dumps
 from sbomgen.graph.model import Component, DependencyGraph, DigestOf
 from sbomgen.nix.storepath import path_name
 
@@ -198,4 +198,4 @@ def _ordered(value):
 
 
 def render_statement(statement: dict) -> str:
-    return json.dumps(statement, indent=2, ensure_ascii=False) + "\n"
+    return dumps(statement).decode()
