@@ -175,6 +175,7 @@ def render(
     Python objects.
     """
     context = DocumentContext.for_graph(graph, epoch=epoch)
+    components = graph.sorted_components()
     spdx_model = bom = None
     rendered = []
     for spec in outputs:
@@ -186,7 +187,7 @@ def render(
                     _raise_if(spdx.validate_spdx(spdx_model), "spdx-tools", spec)
                     checks.append("spdx-tools")
             if spec.fmt == "json":
-                document = spdx.spdx_json_document(graph, context)
+                document = spdx.spdx_json_document(graph, context, components)
                 if validate:
                     _raise_if(schema_errors("spdx-2.3", document), "schema spdx-2.3", spec)
                     _raise_if(spdx_rule_errors(document), "SPDX rules", spec)
@@ -197,7 +198,7 @@ def render(
                 data = spdx.render_spdx(spdx_model, spec.fmt).encode()
         elif spec.kind == "cyclonedx":
             if spec.fmt == "json":
-                document = cyclonedx.cyclonedx_json_document(graph, context, spec.version)
+                document = cyclonedx.cyclonedx_json_document(graph, context, spec.version, components)
                 if validate:
                     _raise_if(schema_errors(f"cyclonedx-{spec.version}", document), f"schema cyclonedx-{spec.version}", spec)
                     _raise_if(cyclonedx.reference_errors(document), "bom-refs", spec)

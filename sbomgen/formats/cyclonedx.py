@@ -99,7 +99,9 @@ def render_cyclonedx_json(graph: DependencyGraph, context: DocumentContext, vers
     return dumps(cyclonedx_json_document(graph, context, version))
 
 
-def cyclonedx_json_document(graph: DependencyGraph, context: DocumentContext, version: str = DEFAULT_VERSION) -> dict:
+def cyclonedx_json_document(
+    graph: DependencyGraph, context: DocumentContext, version: str = DEFAULT_VERSION, components: list[Component] | None = None
+) -> dict:
     """CycloneDX JSON data built directly from the graph.
 
     cyclonedx-python-lib's object model costs ~2 ms and ~30 KB per component (sorted sets,
@@ -109,7 +111,7 @@ def cyclonedx_json_document(graph: DependencyGraph, context: DocumentContext, ve
     """
     if version not in VERSIONS:
         raise OutputFormatError(f"unsupported CycloneDX version {version!r} (choose from: {', '.join(VERSIONS)})")
-    components = graph.sorted_components()
+    components = components or graph.sorted_components()
     refs = {c.store_path: c.ref for c in components}
     image = graph.kind is GraphKind.IMAGE
     root = _json_component(components[0], graph.role(components[0]), image)
