@@ -66,8 +66,8 @@ def substitute(root_drv: str, workers: int = 4) -> int:
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(lambda item: _run_builder(item[0], item[2]), [item for item in todo if not os.path.lexists(item[2])]))
     lines: list[str] = []
-    for drv, _name, out in todo:
-        output = drv.outputs[_name]
+    for drv, name, out in todo:
+        output = drv.outputs[name]
         data = _contents(out)
         if output.hash:  # fixed-output: what the builder produced must be what was declared
             if output.mode != "flat" or hashlib.new(output.algo, data).hexdigest() != output.hash:
