@@ -46,6 +46,16 @@ class CdxFormat(str, Enum):
     xml = "xml"
 
 
+def _size_phrase(summary: dict) -> str:
+    """The closure's NAR size; unbuilt outputs have none, so then it is the built part's."""
+    size = _human_size(summary["nar_size"])
+    if not summary["not_built"]:
+        return f"{size} in total"
+    if summary["not_built"] == summary["components"]:
+        return "sizes unknown (nothing built)"
+    return f"{size} built ({summary['not_built']} outputs not built, sizes unknown)"
+
+
 def _human_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -183,7 +193,7 @@ def _print_summary(summary: dict, console: Console | None = None) -> None:
     console.print(
         f"  {summary['components']} components in the {kind}{depth}: "
         f"{summary['sources']} sources, {summary['not_built']} not built, "
-        f"{summary['with_digest']} with a SHA-256 digest, {_human_size(summary['nar_size'])} in total"
+        f"{summary['with_digest']} with a SHA-256 digest, {_size_phrase(summary)}"
     )
     if summary["meta"]["entries"]:
         console.print(f"  metadata: {summary['meta']['matched']} components matched {summary['meta']['entries']} entries")

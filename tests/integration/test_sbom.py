@@ -453,3 +453,14 @@ def test_json_sboms_do_not_load_the_model_libraries(nix_store, tmp_path):
     run = subprocess.run([sys.executable, "-c", code, *args], env={**os.environ, **nix_store.env}, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_summary_size_says_what_it_covers(nix_store, tmp_path):
+    """Unbuilt outputs have no NAR size: the summary must not call the built part a total."""
+    run = run_sbomgen(str(nix_store.results["app"]), "--csv", str(tmp_path / "a.csv"), env=nix_store.env)
+    assert run.code == 0, run.stderr
+    assert "KiB in total" in run.stdout
+    drv = nix_store.instantiate("unbuilt")
+    run = run_sbomgen(drv, "--buildtime", "--csv", str(tmp_path / "b.csv"), env=nix_store.env)
+    assert run.code == 0, run.stderr
+    assert "outputs not built, sizes unknown" in run.stdout and "in total" not in run.stdout
