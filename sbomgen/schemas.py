@@ -42,27 +42,37 @@ SCHEMAS = {
 
 
 @cache
-def _by_uri() -> dict[str, Path]:
-    """Every vendored schema by the URIs it can be referred to: its ``$id`` (``id`` in draft-04
-    schemas such as SARIF) and its file name (CycloneDX refers to ``spdx.schema.json`` and
-    ``jsf-0.82.schema.json`` relative to its own ``$id``)."""
-    found: dict[str, Path] = {}
+def _contents(name: str) -> Any:
+    """A vendored schema file, parsed once (validators, ``$ref``s and the fallback share it)."""
+    return json.loads((schema_dir() / name).read_text(encoding="utf-8"))
+
+
+@cache
+def _by_uri() -> dict[str, str]:
+    """Every vendored schema's file name by the URIs it can be referred to: its file name and
+    its ``$id`` (``id`` in draft-04 schemas such as SARIF)."""
+    found: dict[str, str] = {}
     for path in sorted(schema_dir().glob("*.schema.json")):
-        contents = json.loads(path.read_text(encoding="utf-8"))
-        found[path.name] = path
+        found[path.name] = path.name
+        contents = _contents(path.name)
         for key in ("$id", "id"):
             if isinstance(contents.get(key), str):
-                found[contents[key].rstrip("#")] = path
+                found[contents[key].rstrip("#")] = path.name
     return found
 
 
 def _retrieve(uri: str) -> Any:
-    """Resolve a ``$ref`` to another schema from ``schemas/`` only: validation never goes online."""
-    known = _by_uri()
-    path = known.get(uri.rstrip("#")) or known.get(uri.rstrip("#").rsplit("/", 1)[-1])
-    if path is None:
+    """Resolve a ``$ref`` to another schema from ``schemas/`` only: validation never goes online.
+    CycloneDX refers to ``spdx.schema.json`` and ``jsf-0.82.schema.json`` relative to its own
+    ``$id``, so the file name usually answers without reading every schema's ``$id``."""
+    uri = uri.rstrip("#")
+    base = uri.rsplit("/", 1)[-1]
+    if base.endswith(".schema.json") and (schema_dir() / base).is_file():
+        return _contents(base)
+    name = _by_uri().get(uri)
+    if name is None:
         raise ValueError(f"schema {uri} is not vendored in schemas/")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _contents(name)
 
 
 @cache
@@ -75,7 +85,7 @@ def validator(kind: str) -> Any:
     """
     if kind not in SCHEMAS:
         raise OutputFormatError(f"no schema for document kind {kind!r} (known: {', '.join(SCHEMAS)})")
-    schema = json.loads((schema_dir() / SCHEMAS[kind]).read_text(encoding="utf-8"))
+    schema = _contents(SCHEMAS[kind])
     try:
         return jsonschema_rs.validator_for(schema, validate_formats=True, retriever=_retrieve)
     except jsonschema_rs.ValidationError:
@@ -90,7 +100,7 @@ def reference_validator(kind: str) -> "_PythonValidator":
     tests ask of every document sbomgen writes."""
     if kind not in SCHEMAS:
         raise OutputFormatError(f"no schema for document kind {kind!r} (known: {', '.join(SCHEMAS)})")
-    return _PythonValidator(json.loads((schema_dir() / SCHEMAS[kind]).read_text(encoding="utf-8")))
+    return _PythonValidator(_contents(SCHEMAS[kind]))
 
 
 class _PythonValidator:
@@ -103,8 +113,8 @@ class _PythonValidator:
         from referencing.jsonschema import DRAFT7
 
         resources = []
-        for uri, path in _by_uri().items():
-            resources.append((uri, Resource.from_contents(json.loads(path.read_text(encoding="utf-8")), default_specification=DRAFT7)))
+        for uri, name in _by_uri().items():
+            resources.append((uri, Resource.from_contents(_contents(name), default_specification=DRAFT7)))
         cls = validators.validator_for(schema, default=Draft7Validator)
         self._validator = cls(schema, registry=Registry().with_resources(resources), format_checker=cls.FORMAT_CHECKER)
 
