@@ -8,6 +8,11 @@ line on stderr and exits with ``error.exit_code``.  Codes are part of the CLI co
 from __future__ import annotations
 
 
+def first_of(problems: list[str]) -> str:
+    """The first of several problems, and how many more there are: one line for stderr."""
+    return problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+
+
 class SbomgenError(Exception):
     """Base class: a problem with the user's input or environment, not a bug."""
 

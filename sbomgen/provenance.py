@@ -23,13 +23,14 @@ from datetime import datetime, timezone
 from sbomgen.bulk import bulk
 from sbomgen.errors import (
     DependencyMismatchError,
-    DocumentInvalidError,
     DependencyMissingError,
+    DocumentInvalidError,
     InvalidStorePathError,
     MalformedAttestationError,
     SignatureError,
     SubjectMismatchError,
     UsageError,
+    first_of,
 )
 from sbomgen.formats import dsse
 from sbomgen.formats.provenance import DRV_SHA256, FILE_SHA256, NAR_SHA256, PREDICATE_TYPE, RunInfo, Subject, build_statement
@@ -104,7 +105,7 @@ def make_statement(
     statement = build_statement(graph, subjects, run)
     errors = schema_errors("slsa-provenance-v1", statement)
     if errors:  # a bug in sbomgen, never written
-        raise DocumentInvalidError(f"generated statement fails its schema: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
+        raise DocumentInvalidError(f"generated statement fails its schema: {first_of(errors)}")
     return Provenance(statement, graph, subjects)
 
 
@@ -207,7 +208,7 @@ def load_attestation(path: str, key: VerifyKey | None) -> tuple[dict, VerifyRepo
         raise MalformedAttestationError(f"{path}: not an SLSA provenance v1 statement (predicateType {found!r})")
     errors = schema_errors("slsa-provenance-v1", data)
     if errors:
-        raise MalformedAttestationError(f"{path}: invalid statement: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
+        raise MalformedAttestationError(f"{path}: invalid statement: {first_of(errors)}")
     return data, report
 
 

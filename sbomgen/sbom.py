@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from sbomgen.bulk import bulk
-from sbomgen.errors import DocumentInvalidError, OutputFormatError, UsageError
+from sbomgen.errors import DocumentInvalidError, OutputFormatError, UsageError, first_of
 from sbomgen.formats import csv as csv_format
 from sbomgen.formats import cyclonedx, spdx
 from sbomgen.formats.context import DocumentContext
@@ -219,5 +219,4 @@ def render(
 
 def _raise_if(problems: list[str], check: str, spec: OutputSpec) -> None:
     if problems:
-        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise DocumentInvalidError(f"generated {spec.kind} document for {spec.path} fails {check}: {problems[0]}{more}")
+        raise DocumentInvalidError(f"generated {spec.kind} document for {spec.path} fails {check}: {first_of(problems)}")
