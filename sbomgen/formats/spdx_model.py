@@ -36,6 +36,7 @@ from spdx_tools.spdx.writer.tagvalue.tagvalue_writer import write_document_to_st
 from sbomgen.errors import OutputFormatError
 from sbomgen.formats.context import DocumentContext, document_name
 from sbomgen.formats.spdx import _ID_UNSAFE, FORMATS, SPDX_VERSION, _comment, spdx_id
+from sbomgen.formats.spdx import _PURPOSE as _JSON_PURPOSE
 from sbomgen.graph.meta import spdx_licensing
 from sbomgen.graph.model import Component, DependencyGraph, GraphKind, Role
 
@@ -46,7 +47,8 @@ def _license_expression(component: Component):
     return spdx_licensing().parse(" AND ".join(dict.fromkeys(lic.ref for lic in licenses)))
 
 
-_PURPOSE = {Role.APPLICATION: PackagePurpose.APPLICATION, Role.SOURCE: PackagePurpose.SOURCE, Role.LIBRARY: None}
+#: the JSON writer's purposes as spdx-tools' enum (one table for both)
+_PURPOSE = {role: PackagePurpose[name] if name else None for role, name in _JSON_PURPOSE.items()}
 
 
 def _package(component: Component, role: Role) -> Package:
