@@ -1,11 +1,12 @@
 """CycloneDX documents (1.6 by default; 1.5 and 1.7 on request), JSON or XML.
 
 JSON is written directly from the graph; XML through cyclonedx-python-lib
-(:mod:`sbomgen.formats.cyclonedx_model`), with the same data.  The root is ``metadata.component``; every other component
-is listed once with a ``bom-ref`` equal to its store base name ``HASH-NAME`` (stable across
-runs and stores), SHA-256 digest, purl, CPE when known, licences from nixpkgs meta, the
-fixed-output URL as a ``source-distribution`` reference (with the declared hash), and Nix
-facts as ``nix:*`` properties.  ``dependencies`` carries the runtime or build-time graph.
+(:mod:`sbomgen.formats.cyclonedx_model`), with the same data.  The root is
+``metadata.component``; every other component is listed once with a ``bom-ref`` equal to its
+store base name ``HASH-NAME`` (stable across runs and stores), SHA-256 digest, purl, CPE when
+known, licences from nixpkgs meta, the fixed-output URL as a ``source-distribution`` reference
+(with the declared hash), and Nix facts as ``nix:*`` properties.  ``dependencies`` carries the
+runtime or build-time graph.
 """
 
 from __future__ import annotations

@@ -149,5 +149,3 @@ def render_cyclonedx(bom: Bom, fmt: str = "json", version: str = DEFAULT_VERSION
     output_format = OutputFormat.JSON if fmt == "json" else OutputFormat.XML
     text = make_outputter(bom, output_format, _SCHEMA_VERSIONS[version]).output_as_string(indent=2)
     return text if text.endswith("\n") else text + "\n"
-
-

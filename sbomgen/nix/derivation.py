@@ -23,7 +23,6 @@ real and damaged .drv files.
 from __future__ import annotations
 
 import os
-
 import re
 from dataclasses import dataclass
 
