@@ -13,10 +13,15 @@ def first_of(problems: list[str]) -> str:
     return problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
 
 
+#: exit code of an unexpected error (a bug): EX_SOFTWARE from sysexits.h, a code no command
+#: uses for a verdict (diff's "different", check's "violated", validate's "invalid" are 1).
+INTERNAL_ERROR_EXIT = 70
+
+
 class SbomgenError(Exception):
     """Base class: a problem with the user's input or environment, not a bug."""
 
-    exit_code = 1
+    exit_code = INTERNAL_ERROR_EXIT
 
 
 class UsageError(SbomgenError):
@@ -110,6 +115,13 @@ class ImageError(SbomgenError):
     exit_code = 16
 
 
+class LimitExceededError(SbomgenError):
+    """An untrusted input costs more than a configured bound (bytes, entries, manifests,
+    nesting): see :mod:`sbomgen.limits` and the ``--max-*`` flags."""
+
+    exit_code = 17
+
+
 # ``provenance verify`` verdicts: the statement was read, and something does not hold.
 
 
@@ -146,7 +158,7 @@ class MalformedAttestationError(SbomgenError):
 #: exit code -> meaning, for ``--help`` and the README.
 EXIT_CODES: dict[int, str] = {
     0: "success",
-    1: "unexpected internal error",
+    1: "a verdict: different (diff), violated (check), invalid (validate), not found (why)",
     2: "bad command-line usage",
     InputNotFoundError.exit_code: "input path missing or dangling ./result symlink",
     NotInStoreError.exit_code: "input is not inside the Nix store",
@@ -162,6 +174,8 @@ EXIT_CODES: dict[int, str] = {
     SigningKeyError.exit_code: "missing, unreadable or unsupported key",
     ArchiveError.exit_code: "truncated or corrupt archive (tar, gzip, zstd)",
     ImageError.exit_code: "not an image, missing blob, or blob digest mismatch",
+    LimitExceededError.exit_code: "input exceeds a limit (--max-bytes, --max-members, --max-manifests)",
+    INTERNAL_ERROR_EXIT: "unexpected internal error (a bug: please report it)",
 }
 
 #: ``provenance verify`` exit codes (0: everything verified).
