@@ -215,9 +215,10 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 def statement_from(data: object, source: str) -> dict:
     """``data`` as an SLSA provenance v1 statement, checked against the schemas and for the
     digests sbomgen reads; :class:`MalformedAttestationError` names the first problem."""
-    if not isinstance(data, dict) or data.get("predicateType") != PREDICATE_TYPE:
-        found = data.get("predicateType") if isinstance(data, dict) else f"a JSON {type(data).__name__}"
-        raise MalformedAttestationError(f"{source}: not an SLSA provenance v1 statement (predicateType {dsse.shown(found)})")
+    if not isinstance(data, dict):
+        raise MalformedAttestationError(f"{source}: not an SLSA provenance v1 statement ({dsse.shown(data)}, not an object)")
+    if data.get("predicateType") != PREDICATE_TYPE:
+        raise MalformedAttestationError(f"{source}: not an SLSA provenance v1 statement (predicateType {dsse.shown(data.get('predicateType'))})")
     errors = schema_errors("slsa-provenance-v1", data)
     if errors:
         raise MalformedAttestationError(f"{source}: invalid statement: {dsse.shown(first_of(errors), 300)}")
@@ -235,11 +236,11 @@ def _descriptors(statement: dict) -> list[tuple[str, int, dict]]:
 
 
 def read_attestation(path: str) -> tuple[dsse.Envelope | None, object]:
-    """The envelope (decoded, not yet verified) or None, and the JSON inside it or in the file."""
+    """The envelope (decoded, not yet verified: its payload is parsed only once it is) and
+    None, or None and the JSON of a bare statement."""
     data = dsse.read_json(path, "attestation")
     if dsse.is_envelope(data):
-        envelope = dsse.decode_envelope(data, path)
-        return envelope, envelope.statement(path)
+        return dsse.decode_envelope(data, path), None
     return None, data
 
 
@@ -266,6 +267,8 @@ def trusted_statement(path: str, keys: list[VerifyKey], require_signature: bool 
         note = "signature NOT verified: no key given and require_signature = false"
     else:
         raise UsageError(f"{path} is a signed DSSE envelope: pass --key (or set key in [provenance]) with the public key to verify it")
+    if envelope is not None:
+        return statement_from(envelope.statement(path), f"{path}: the envelope's payload"), note
     return statement_from(data, path), note
 
 
@@ -283,7 +286,8 @@ def load_attestation(path: str, key: VerifyKey | None) -> tuple[dict, VerifyRepo
                 Problem(SignatureError, "signature", "envelope", "", f"no signature verifies with key {key.keyid[:16]}…")
             )
             return {}, report
-    elif key is not None:
+        return statement_from(envelope.statement(path), f"{path}: the envelope's payload"), report
+    if key is not None:
         report.problems.append(Problem(SignatureError, "signature", "statement", "", "the statement is not signed (no DSSE envelope)"))
         return {}, report
     return statement_from(data, path), report
@@ -337,7 +341,7 @@ def store_location(value: object, store_dir: str, what: str) -> str:
         raise refuse(f"resolves to {dsse.shown(real)}, outside the Nix store {store_dir}")
     try:
         mode = os.lstat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return path  # reported as missing
     except OSError as exc:
         raise refuse(f"cannot be read: {exc.strerror or exc}") from None
