@@ -10,6 +10,7 @@ case is cheap; the ``check`` cases use the real nix-built fixtures.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -387,9 +388,19 @@ def test_hostile_attestation_cli(store, keys, case):
     assert_one_line_error(run, code, fragment, prog="provenance")
 
 
-def test_too_big_is_a_limit(store):
-    path = store.write("big.json", '{"pad": "' + "x" * (16 * 1024 * 1024) + '"}')
-    assert_one_line_error(run_provenance("verify", str(path), env=store.env), 17, "more than 16777216 bytes", prog="provenance")
+def test_too_big_is_a_limit(store, keys):
+    from sbomgen import limits
+
+    saved = limits.current()
+    limits.configure(max_document_bytes=1 << 20)  # the default (1 GiB) is too big to write in a test
+    try:
+        path = store.write("big.json", '{"pad": "' + "x" * (1 << 20) + '"}')
+        assert verify_in_process(path, store.dir) == (17, f"attestation {path}: more than 1048576 bytes of JSON")
+        envelope = store.write("big.dsse.json", sign(b'{"pad": "' + b"x" * (1 << 20) + b'"}', keys / "ed25519.pem"))
+        code, message = verify_in_process(envelope, store.dir, keys / "ed25519.pub.pem")
+        assert code == 17 and "more than 1048576 bytes" in message, message
+    finally:
+        limits.configure(**dataclasses.asdict(saved))
 
 
 # -- hostile keys ---------------------------------------------------------------------------------------
