@@ -393,7 +393,7 @@ def _safe_file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _check(target: _Target, report: VerifyReport) -> None:
+def _check(target: _Target, report: VerifyReport, cache: dict[tuple[str, str], str]) -> None:
     entry, digest = target.entry, target.digest
     kind, name, path = entry.kind, entry.name, entry.path
     mismatch = SubjectMismatchError if kind == "subject" else DependencyMismatchError
@@ -409,19 +409,19 @@ def _check(target: _Target, report: VerifyReport) -> None:
         entry.status = "missing"
         report.problems.append(Problem(missing, kind, name, path, "not in the store"))
         return
-    checks: list[tuple[str, str, Callable[[], str]]] = []
+    checks: list[tuple[str, str, str, Callable[[str], str]]] = []
     if NAR_SHA256 in digest:
-        checks.append((NAR_SHA256, digest[NAR_SHA256], lambda: nar_sha256_hex(path)))
+        checks.append((NAR_SHA256, digest[NAR_SHA256], path, nar_sha256_hex))
     if FILE_SHA256 in digest:
         if stat.S_ISREG(os.lstat(path).st_mode):
-            checks.append((FILE_SHA256, digest[FILE_SHA256], lambda: _safe_file_sha256(path)))
+            checks.append((FILE_SHA256, digest[FILE_SHA256], path, _safe_file_sha256))
         else:
             entry.status = "mismatch"
             report.problems.append(Problem(mismatch, kind, name, path, f"{FILE_SHA256} recorded, but the path is not a regular file"))
             return
     drv = target.drv
     if DRV_SHA256 in digest and drv and os.path.lexists(drv):
-        checks.append((DRV_SHA256, digest[DRV_SHA256], lambda: nar_sha256_hex(drv)))
+        checks.append((DRV_SHA256, digest[DRV_SHA256], drv, nar_sha256_hex))
     if not checks:
         entry.reason = f"no digest sbomgen can recompute ({', '.join(sorted(digest)) or 'none'}; it checks {NAR_SHA256}, {FILE_SHA256}, {DRV_SHA256})"
         if kind == "subject":
@@ -431,8 +431,13 @@ def _check(target: _Target, report: VerifyReport) -> None:
         return
     report.checked += 1
     entry.status = "verified"
-    for algo, expected, compute in checks:
-        actual = compute()
+    for algo, expected, where, compute in checks:
+        # each path is hashed once however many entries name it: a statement listing one
+        # large store path a million times costs one hash, not a million
+        key = (compute.__name__, where)
+        if key not in cache:
+            cache[key] = compute(where)
+        actual = cache[key]
         entry.algorithms.append(algo)
         if actual != expected:
             entry.status = "mismatch"
@@ -448,8 +453,9 @@ def verify_statement(statement: dict, report: VerifyReport, progress: Callable[[
     report.subjects = sum(1 for t in targets if t.entry.kind == "subject")
     report.dependencies = len(targets) - report.subjects
     report.entries = [t.entry for t in targets]
+    cache: dict[tuple[str, str], str] = {}
     for index, target in enumerate(targets):
-        _check(target, report)
+        _check(target, report, cache)
         if progress:
             progress(index + 1, len(targets))
     return report
