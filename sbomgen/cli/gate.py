@@ -70,6 +70,7 @@ def check_command(
     target: Annotated[str, typer.Argument(metavar="TARGET", help="./result, a store path, an image, or an SBOM (SPDX/CycloneDX JSON).", show_default=False)],
     policy_path: Annotated[str, typer.Option("--policy", metavar="FILE", help="The policy (TOML).")] = "policy.toml",
     provenance_path: Annotated[Optional[str], typer.Option("--provenance", metavar="FILE", help="Provenance of TARGET (overrides the policy's file).")] = None,
+    key_paths: Annotated[Optional[list[str]], typer.Option("--key", metavar="FILE", help="PEM public key the provenance must be signed with (repeatable; adds to [provenance] key).")] = None,
     buildtime: Annotated[bool, typer.Option("--buildtime", help="Check the build-time closure instead of the runtime one.")] = False,
     meta: Annotated[Optional[str], typer.Option("--meta", metavar="FILE", help="nixpkgs metadata to merge (licences...).")] = None,
     sarif: Annotated[Optional[str], typer.Option("--sarif", metavar="FILE", help="Write SARIF 2.1.0.")] = None,
@@ -84,7 +85,9 @@ def check_command(
         policy = load_policy(policy_path)
         if provenance_path:
             policy.provenance_file = provenance_path
+        verify_keys = _verify_keys([*policy.provenance_keys, *(key_paths or [])])
         inventory, context = _inventory(target, buildtime, meta, policy)
+        context.verify_keys = verify_keys
         results = evaluate(policy, inventory, context)
         outputs = []
         if sarif:
@@ -101,6 +104,13 @@ def check_command(
             raise typer.Exit(1)
 
     run_guarded(work, error_code=2)
+
+
+def _verify_keys(paths: list[str]) -> list:
+    """The keys provenance must be signed with; a bad key file fails before any work."""
+    from sbomgen.keys import load_verify_key
+
+    return [load_verify_key(path) for path in dict.fromkeys(paths)]
 
 
 def _inventory(target: str, buildtime: bool, meta: str | None, policy):

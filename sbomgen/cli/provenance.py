@@ -142,7 +142,8 @@ def _print_report(report, as_json: bool) -> None:
     signature = f"signature OK (key {report.keyid[:16]}…), " if report.signed else "unsigned, "
     print(
         f"{report.source}: verified: {signature}{report.subjects} subject(s) and "
-        f"{report.dependencies} resolved dependencies ({report.checked} re-hashed, {report.skipped} not checkable)"
+        f"{report.dependencies} resolved dependencies ({report.checked} re-hashed: {report.rehashed('subject')} subject(s), "
+        f"{report.rehashed('dependency')} dependencies; {report.skipped} not checkable)"
     )
 
 
