@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -35,7 +36,8 @@ from tests.helpers import cdx_components, cdx_property, load_json, run_sbomgen, 
 pytestmark = pytest.mark.nix
 
 #: closure kind -> the arguments that ask for it (the target is filled in by ``targets``)
-KINDS = ("runtime", "buildtime", "image", "runtime-depth-0", "buildtime-depth-1")
+KINDS = ("runtime", "buildtime", "buildtime-meta", "image", "runtime-depth-0", "buildtime-depth-1")
+META = Path(__file__).resolve().parents[2] / "fixtures" / "meta.json"
 #: does the graph say exactly which components had dependencies cut? (see formats.context)
 EXACT_CUTS = "cut_off" in getattr(DependencyGraph, "__slots__", ()) or hasattr(DependencyGraph, "cut_off")
 
@@ -50,6 +52,7 @@ def targets(nix_store, tmp_path_factory) -> dict[str, list[str]]:
     return {
         "runtime": [app],
         "buildtime": ["--buildtime", app],
+        "buildtime-meta": ["--buildtime", "--meta", str(META), app],  # licences, homepages, CPEs
         "image": [f"oci:{layout}"],
         "runtime-depth-0": ["--depth=0", app],
         "buildtime-depth-1": ["--buildtime", "--depth=1", app],
@@ -120,9 +123,11 @@ def test_every_version_and_closure_is_accepted_by_cyclonedx_validators(nix_store
     fetches = [r for r in refs if r[1] != "website"]
     assert all(r[1] == fetch_type for r in fetches)
     assert all((r[3] is not None) == (version == "1.5") for r in fetches)
-    if kind == "buildtime":
+    if kind.startswith("buildtime") and "depth" not in kind:
         fetched = {r[2].rsplit("/", 1)[-1] for r in fetches}
         assert "sqlite-autoconf-3460000.tar.gz" in fetched
+    if kind == "buildtime-meta":
+        assert any(r[1] == "website" for r in refs) and any("licenses" in c for c in cdx_components(bom))
 
 
 # --- SPDX: what the reference library writes is valid ---------------------------------------
@@ -264,3 +269,43 @@ def test_direct_spdx_writer_equals_spdx_tools_with_cut_offs(nix_store, walk):
     data = render_spdx_json(graph, context)
     assert data == render_spdx(build_spdx(graph, context), "json").encode()
     assert b'"annotations"' in data
+
+
+def _knowing(graph: DependencyGraph, cut_off: set[str]) -> DependencyGraph:
+    """``graph`` as a walk that records which components it cut (``DependencyGraph.cut_off``,
+    the field formats.context reads when the graph has it)."""
+
+    class Knowing(DependencyGraph):  # no __slots__: takes the attribute
+        pass
+
+    knowing = Knowing(**{f.name: getattr(graph, f.name) for f in dataclasses.fields(graph)})
+    knowing.cut_off = frozenset(cut_off)
+    return knowing
+
+
+@pytest.mark.parametrize("version", cyclonedx.VERSIONS)
+def test_a_graph_that_knows_its_cuts_marks_exactly_them(nix_store, version):
+    store = NixStore(str(nix_store.store_dir), str(nix_store.state_dir))
+    app = os.path.realpath(nix_store.results["app"])
+    full = buildtime_graph(store, app, None)
+    for depth in (0, 1):
+        graph = buildtime_graph(store, app, depth)
+        cut = {p for p in graph.components if not set(full.dependencies(p)) <= set(graph.components)}
+        frontier = {p for p, c in graph.components.items() if c.depth == depth}
+        assert cut and cut <= frontier and (depth == 0 or cut != frontier)  # some inputs at the limit are leaves
+        knowing = _knowing(graph, cut)
+        context = DocumentContext.for_graph(knowing)
+        bom = cyclonedx.cyclonedx_json_document(knowing, context, version)
+        assert schema_errors(f"cyclonedx-{version}", bom) == []
+        refs = {p: graph.components[p].ref for p in graph.components}
+        assert _composition_of(bom) == {refs[p]: "incomplete" if p in cut else "complete" for p in graph.components}
+        xml = cyclonedx.render_cyclonedx(cyclonedx.build_cyclonedx(knowing, context), "xml", version)
+        assert XmlValidator(SchemaVersion.from_version(version)).validate_str(xml) is None
+        ns = f"{{http://cyclonedx.org/schema/bom/{version}}}"
+        assert _xml_compositions(etree.fromstring(xml.encode()), ns) == _json_compositions(bom)
+        data = render_spdx_json(knowing, context)
+        assert data == render_spdx(build_spdx(knowing, context), "json").encode()
+        spdx = json.loads(data)
+        assert set(_annotated(spdx)) == {_spdx_id(refs[p]) for p in cut}
+        assert all(note.startswith("Dependencies cut off by --depth") for note in _annotated(spdx).values())
+        assert spdx["comment"].startswith(f"Dependency graph incomplete: --depth {depth} cut off dependencies of {len(cut)} ")
