@@ -213,7 +213,8 @@ def render_cyclonedx(bom: PendingBom, fmt: str = "json", version: str = DEFAULT_
 
 def reference_errors(document: dict) -> list[str]:
     """What the schema cannot see, as ``/json/pointer: message``: every ``bom-ref`` unique
-    across the document (nested components included), and every dependency naming one."""
+    across the document (nested components included), and every dependency and composition
+    naming one."""
     errors: list[str] = []
     refs: dict[str, str] = {}
 
@@ -237,4 +238,12 @@ def reference_errors(document: dict) -> list[str]:
         for j, target in enumerate(dep.get("dependsOn", []) or []):
             if target not in refs:
                 errors.append(f"/dependencies/{index}/dependsOn/{j}: dangling reference {target!r}")
+    for index, composition in enumerate(document.get("compositions", []) or []):
+        if not isinstance(composition, dict):
+            continue
+        for key in ("assemblies", "dependencies"):
+            targets = composition.get(key)
+            for j, target in enumerate(targets if isinstance(targets, list) else []):
+                if not isinstance(target, str) or target not in refs:
+                    errors.append(f"/compositions/{index}/{key}/{j}: dangling reference {target!r}")
     return errors

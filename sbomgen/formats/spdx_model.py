@@ -1,7 +1,9 @@
 """SPDX 2.3 through spdx-tools' object model: tag-value output, and spdx-tools' validation.
 
 JSON is written directly (:mod:`sbomgen.formats.spdx`), byte for byte what this model and
-spdx-tools' converter give; this module is imported only when the model is needed.
+spdx-tools' converter give once :func:`to_json_dict` has re-spelled the reference categories
+(spdx-tools' own JSON writer keeps ``PACKAGE_MANAGER`` and indents by four); this module is
+imported only when the model is needed.
 """
 
 from __future__ import annotations

@@ -309,3 +309,17 @@ def test_a_graph_that_knows_its_cuts_marks_exactly_them(nix_store, version):
         assert set(_annotated(spdx)) == {_spdx_id(refs[p]) for p in cut}
         assert all(note.startswith("Dependencies cut off by --depth") for note in _annotated(spdx).values())
         assert spdx["comment"].startswith(f"Dependency graph incomplete: --depth {depth} cut off dependencies of {len(cut)} ")
+
+
+def test_validate_finds_compositions_naming_no_component(nix_store, targets, tmp_path):
+    text = _cdx(nix_store, tmp_path, targets["runtime-depth-0"], "1.6", "json")
+    bom = json.loads(text)
+    for broken in ("no-such-ref", 7, {"x": 1}):
+        bom["compositions"][0]["dependencies"].append(broken)
+        path = tmp_path / "broken.cdx.json"
+        path.write_text(json.dumps(bom))
+        run = run_sbomgen("validate", str(path), env=nix_store.env)
+        assert run.code == 1, run.stdout + run.stderr
+        assert "/compositions/0/dependencies/1" in run.stdout
+        bom["compositions"][0]["dependencies"].pop()
+    assert cyclonedx.reference_errors(bom) == []
