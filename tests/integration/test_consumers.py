@@ -303,6 +303,9 @@ def test_a_graph_that_knows_its_cuts_marks_exactly_them(nix_store, version):
         assert XmlValidator(SchemaVersion.from_version(version)).validate_str(xml) is None
         ns = f"{{http://cyclonedx.org/schema/bom/{version}}}"
         assert _xml_compositions(etree.fromstring(xml.encode()), ns) == _json_compositions(bom)
+        library_json = cyclonedx.render_cyclonedx(cyclonedx.build_cyclonedx(knowing, context), "json", version)
+        assert JsonStrictValidator(SchemaVersion.from_version(version)).validate_str(library_json) is None
+        assert _json_compositions(json.loads(library_json)) == _json_compositions(bom)
         data = render_spdx_json(knowing, context)
         assert data == render_spdx(build_spdx(knowing, context), "json").encode()
         spdx = json.loads(data)
