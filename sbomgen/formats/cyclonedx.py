@@ -190,7 +190,7 @@ class PendingBom:
     """What :func:`render_cyclonedx` builds cyclonedx-python-lib's ``Bom`` from: the version
     is known only when rendering, and the ``Bom`` depends on it (:func:`source_reference`)."""
 
-    __slots__ = ("graph", "context")
+    __slots__ = ("context", "graph")
 
     def __init__(self, graph: DependencyGraph, context: DocumentContext) -> None:
         self.graph, self.context = graph, context
