@@ -77,7 +77,14 @@ def console(stderr: bool = False):
     :func:`markup_safe`."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's own answer is SystemExit(1): "different"/"violated" for a diff or check
+            # piped to head. Let the boundary say what happened instead (exit 141).
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    return _Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
 
 
 def echo(text: object = "", err: bool = False) -> None:
@@ -297,6 +304,13 @@ def run_app(app: typer.Typer, prog: str) -> None:
     except BrokenPipeError:
         _stdout_gone()
         code = BROKEN_PIPE_EXIT
+    except SystemExit as exc:
+        # click's answer to a broken pipe outside the commands (--help | head) is exit 1, after
+        # wrapping stdout: make it the broken-pipe code like everywhere else
+        if type(sys.stdout).__name__ != "PacifyFlushWrapper":
+            raise
+        _stdout_gone()
+        code = BROKEN_PIPE_EXIT if exc.code == 1 else exc.code
     sys.exit(code or 0)
 
 
@@ -352,24 +366,30 @@ def run_guarded(work: Callable[[], None], prog: str = "sbomgen", error_code: int
         raise typer.Exit(TERMINATED_EXIT) from None
     except OSError as exc:
         known = _os_error_line(exc)
-        if known is None or debug_enabled():
-            if debug_enabled():
-                raise
+        if known is None:
             _internal(prog, exc)
         _say(prog, known[0])
         raise typer.Exit(error_code if error_code is not None else known[1]) from None
     except Exception as exc:  # noqa: BLE001 - last line of defence, reported as a bug
-        if debug_enabled():
-            raise
         _internal(prog, exc)
 
 
 def _internal(prog: str, exc: BaseException) -> None:
+    """A bug: one escaped line (the exception text may carry bytes from an input), exit 70;
+    with ``--debug`` or ``SBOMGEN_DEBUG`` the traceback first, and still exit 70."""
+    if debug_enabled():
+        import traceback
+
+        try:
+            sys.stderr.write(printable("".join(traceback.format_exception(exc))))
+        except (OSError, ValueError):
+            pass
     text = printable(f"{type(exc).__name__}: {exc}", newlines=False)
     if len(text) > 500:
         text = text[:500] + "…"
     try:
-        print(f"{prog}: internal error: {text} (a bug: please report it; --debug shows the traceback)", file=sys.stderr, flush=True)
+        print(f"{prog}: internal error: {text} (a bug: please report it{'' if debug_enabled() else '; --debug shows the traceback'})",
+              file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass
     raise typer.Exit(INTERNAL_ERROR_EXIT) from None
