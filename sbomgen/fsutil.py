@@ -84,6 +84,16 @@ def _target(path: str) -> _Target:
     return _Target(real, None, False, stat.S_IMODE(info.st_mode))
 
 
+def is_stdout(path: str) -> bool:
+    """Whether writing ``path`` writes our stdout (``-``, ``/dev/stdout``, ``/dev/fd/1``...)."""
+    if path == "-":
+        return True
+    try:
+        return _target(path).stream == 1
+    except OutputWriteError:
+        return False
+
+
 def check_writable(path: str) -> None:
     """Fail now, with :class:`OutputWriteError`, if ``path`` could not be written later:
     a 40,000-package SBOM should not be built only to find its directory missing."""

@@ -252,6 +252,15 @@ def make_app(group: type[DefaultCommandGroup], name: str, help_text: str) -> typ
     return app
 
 
+#: the boundary's own codes, for the exit-code lists of commands with their own convention
+BOUNDARY_CODES = (
+    f"{INTERNAL_ERROR_EXIT:>4}  unexpected internal error (a bug: never a verdict)\n"
+    f"{INTERRUPTED_EXIT:>4}  interrupted (SIGINT)\n"
+    f"{BROKEN_PIPE_EXIT:>4}  stdout closed before the output was complete\n"
+    f"{TERMINATED_EXIT:>4}  terminated (SIGTERM)\n"
+)
+
+
 def exit_code_table(codes: dict[int, str]) -> str:
     """Exit codes for a ``--help`` text, kept verbatim by click (the ``\\b`` marker)."""
     return "\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {meaning}" for code, meaning in sorted(codes.items()))

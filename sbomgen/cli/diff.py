@@ -11,7 +11,7 @@ from rich.console import Console
 from sbomgen.cli.common import console as make_console
 from sbomgen.cli.common import markup_safe as escape
 from sbomgen.cli.common import printable
-from sbomgen.cli.common import command, run_guarded
+from sbomgen.cli.common import BOUNDARY_CODES, command, run_guarded
 from sbomgen.fsutil import write_atomic
 
 DIFF_HELP = """Compare two builds bit for bit: store paths or directories, files, tar/tar.gz/tar.zst,
@@ -138,5 +138,5 @@ def rebuild_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("diff", help=DIFF_HELP)(command(limits=True)(diff_command))
-    app.command("rebuild", help=REBUILD_HELP)(command()(rebuild_command))
+    app.command("diff", help=DIFF_HELP + BOUNDARY_CODES)(command(limits=True)(diff_command))
+    app.command("rebuild", help=REBUILD_HELP + BOUNDARY_CODES)(command()(rebuild_command))

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from sbomgen.cli.common import console as make_console
 from sbomgen.cli.common import markup_safe as escape
-from sbomgen.cli.common import command, run_guarded
+from sbomgen.cli.common import BOUNDARY_CODES, command, run_guarded
 from sbomgen.fsutil import write_atomic
 
 VALIDATE_HELP = """Validate SBOMs and attestations: SPDX 2.3 (JSON, tag-value), CycloneDX 1.4-1.7
@@ -163,5 +163,5 @@ def _print_table(results, target: str, components: int) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("validate", help=VALIDATE_HELP)(command(limits=True)(validate_command))
-    app.command("check", help=CHECK_HELP)(command(limits=True)(check_command))
+    app.command("validate", help=VALIDATE_HELP + BOUNDARY_CODES)(command(limits=True)(validate_command))
+    app.command("check", help=CHECK_HELP + BOUNDARY_CODES)(command(limits=True)(check_command))

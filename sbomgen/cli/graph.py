@@ -18,7 +18,7 @@ build-time edges dashed. --highlight NAME marks a package and every path from th
 
 WHY_HELP = """Why is NAME in the closure? Print the dependency chains from the target to it, shortest first.
 
-Exit 0 when NAME is in the closure, 1 when it is not.
+Exit 0 when NAME is in the closure, 1 when it is not (70 is a bug, never "not found").
 """
 
 

@@ -13,6 +13,10 @@ IMAGE_HELP = """Pack a Nix closure into a deterministic layered image: one layer
 Formats: an OCI image layout directory (oci), an oci-archive or a docker-archive tar.
 --attach-sbom stores the image's SPDX and CycloneDX SBOMs in the layout as OCI 1.1
 referrers of the image.
+
+Nothing is ever deleted: -o PATH must be new or an empty directory, or an image layout sbomgen
+wrote before (replaced only with --force); any other existing path is refused (exit 9). An
+archive format writes -o like any output file: -, a FIFO or a device is written to.
 """
 
 

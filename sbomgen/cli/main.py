@@ -18,7 +18,7 @@ from rich.console import Console
 
 from sbomgen.cli.common import DefaultCommandGroup, command, console, exit_code_table, make_app, markup_safe, printable, run_app, run_guarded
 from sbomgen.errors import EXIT_CODES
-from sbomgen.fsutil import check_writable, write_atomic_bytes
+from sbomgen.fsutil import check_writable, is_stdout, write_atomic_bytes
 from sbomgen.graph.model import GraphKind
 
 
@@ -110,7 +110,7 @@ def sbom_command(
         )
         for output in outputs:
             check_writable(output.path)
-        to_stdout = any(o.path == "-" for o in outputs)
+        to_stdout = any(is_stdout(o.path) for o in outputs)
         err = console(stderr=True)
         show_progress = err.is_terminal and not json_summary
         closure = "build-time" if buildtime else "runtime"

@@ -471,11 +471,13 @@ def _fill_layout_dir(image: BuiltImage, output: str, target: str, old_blobs: lis
                 os.mkdir(directory)
                 added.append(directory)
         for name in _blob_names(image):
+            # copied even when the old layout has a blob of that name: its content is not ours
+            # to trust (a rename replaces it with the bytes just hashed)
             final = os.path.join(sha256, name)
-            if os.path.lexists(final):
-                continue
+            existed = os.path.lexists(final)
             _copy_in(os.path.join(image.directory, "blobs", "sha256", name), final, umask)
-            added.append(final)
+            if not existed:
+                added.append(final)
         for name in ("oci-layout", "index.json"):
             _copy_in(os.path.join(image.directory, name), os.path.join(target, name), umask)
         committed = True
