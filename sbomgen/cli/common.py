@@ -20,6 +20,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from typing import Annotated, Optional
 
@@ -119,6 +120,48 @@ def install_signal_handlers() -> None:
         if signal.getsignal(signum) in (signal.SIG_IGN,):
             continue  # ignored by whoever started us (nohup, a shell's background job): keep it so
         signal.signal(signum, _on_signal)
+
+
+#: every temporary file and directory made through ``tempfile.mkstemp``/``mkdtemp`` in this
+#: process, so that whatever a service left behind (a signal between creating a temp file and
+#: entering its ``try``, a ``finally`` that was itself interrupted) is removed on the way out
+_temporaries: list[str] = []
+
+
+def _track_temporaries() -> None:
+    """A safety net under every service's own cleanup: remember what ``tempfile`` creates."""
+    if getattr(tempfile.mkstemp, "_sbomgen_tracked", False):
+        return
+    real_mkstemp, real_mkdtemp = tempfile.mkstemp, tempfile.mkdtemp
+
+    def mkstemp(*args, **kwargs):
+        fd, path = real_mkstemp(*args, **kwargs)
+        _temporaries.append(os.fsdecode(path))
+        return fd, path
+
+    def mkdtemp(*args, **kwargs):
+        path = real_mkdtemp(*args, **kwargs)
+        _temporaries.append(os.fsdecode(path))
+        return path
+
+    mkstemp._sbomgen_tracked = True  # type: ignore[attr-defined]
+    tempfile.mkstemp, tempfile.mkdtemp = mkstemp, mkdtemp
+
+
+def remove_temporaries() -> None:
+    """Remove what is left of this process's temporary files and directories (a temp file
+    renamed into place as an output is no longer there under its temporary name)."""
+    import shutil
+
+    while _temporaries:
+        path = _temporaries.pop()
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+        except OSError:
+            pass
 
 
 def debug_enabled() -> bool:
@@ -296,10 +339,12 @@ def run_app(app: typer.Typer, prog: str) -> None:
     """The entry point of ``sbomgen`` and ``provenance``: signals, ``--debug``, the limit flags,
     and what escapes the commands' own boundary (usage errors, a signal during start-up)."""
     install_signal_handlers()
+    _track_temporaries()
     try:
         try:
             code = typer.main.get_command(app).main(prog_name=prog, standalone_mode=False)
         finally:
+            remove_temporaries()
             _flush_stdout()
     except ClickException as exc:  # usage errors: click's own message and exit 2
         exc.show()

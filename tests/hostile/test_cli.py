@@ -281,6 +281,31 @@ def test_a_signal_mid_image_removes_every_temp_file(scratch_store, tmp_path, sig
     assert snapshot(out_dir) == before and canary.is_dir()
 
 
+@pytest.mark.nix
+def test_sigterm_while_reading_a_compressed_image_removes_every_temp_file(scratch_store, tmp_path):
+    """Reading an image from elsewhere: whatever the reader unpacks or spools into $TMPDIR is
+    gone after SIGTERM (the boundary removes what a service's own cleanup did not reach)."""
+    path = _big_store_path(scratch_store, tmp_path)
+    archive = tmp_path / "img.tar"
+    run = _run("image", path, "-o", str(archive), "--format", "oci-archive", env=scratch_store.env)
+    assert run.code == 0, run.stderr
+    subprocess.run(["gzip", "-1", str(archive)], check=True)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "sbomgen", f"oci-archive:{archive}.gz", "--cdx", "-", "--spdx", "/dev/null",
+                             "--spdx-format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env({**scratch_store.env, "TMPDIR": str(tmpdir)}))
+    deadline = time.monotonic() + 2.0  # the reader may stream and spool nothing: then mid-read by time
+    while not any(files or dirs for _root, dirs, files in os.walk(tmpdir)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, (proc.returncode, stderr)
+    assert list(tmpdir.iterdir()) == []
+
+
 # ---------------------------------------------------------------------------------------------
 # outputs never destroy
 
