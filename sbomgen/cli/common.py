@@ -64,12 +64,30 @@ def printable(text: object, newlines: bool = True) -> str:
     return _UNSAFE.sub(_visible, text)
 
 
-def markup_safe(text: object) -> str:
-    """``text`` for a rich console with markup on: control characters escaped, and ``[`` so that
-    ``[link=…]``, ``[/x]`` print literally (emoji codes are off in :func:`console`)."""
-    from rich.markup import escape
+_BRACKET = re.compile(r"(\\*)\[")
+_TAG_BODY = re.compile(r"[a-z#/@][^\[]*?]")  # what follows "[" in rich's tag pattern
 
-    return escape(printable(text))
+
+def markup_safe(text: object) -> str:
+    """``text`` for a rich console with markup on: control characters escaped, and every ``[``
+    (with the backslashes before it) escaped so that ``[link=…]``, ``[/x]``, ``\\[b]`` print
+    literally (emoji codes are off in :func:`console`).
+
+    ``rich.markup.escape`` is not enough: it leaves a backslash before a ``[`` that does not
+    look like a tag, which rich then swallows. Rich's rules: before a tag, 2k+1 backslashes
+    print k and the tag as text; before any other ``[``, one backslash is dropped. The result
+    must not be followed directly by a markup tag (a trailing backslash would escape it).
+    """
+    shown = printable(text)
+    out, position = [], 0
+    for match in _BRACKET.finditer(shown):
+        out.append(shown[position:match.start()])
+        run = len(match.group(1))
+        tag_like = _TAG_BODY.match(shown, match.end()) is not None
+        out.append("\\" * (2 * run + 1 if tag_like else run + 1) + "[")
+        position = match.end()
+    out.append(shown[position:])
+    return "".join(out)
 
 
 def console(stderr: bool = False):

@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from sbomgen.cli.common import DefaultCommandGroup, command, console, exit_code_table, make_app, markup_safe, printable, run_app, run_guarded
 from sbomgen.errors import EXIT_CODES
@@ -193,7 +194,7 @@ def _print_summary(summary: dict, out: Console | None = None) -> None:
     kind = {GraphKind.RUNTIME.value: "runtime closure", GraphKind.BUILDTIME.value: "build-time closure"}.get(summary["closure"], "image")
     depth = "" if summary["depth"] is None else f", depth {summary['depth']}"
     label = f"{summary['name']} {summary['version']}".strip()
-    out.print(f"[bold]{safe(label)}[/bold]  {safe(summary['target'])}")
+    out.print(Text.assemble((printable(label), "bold"), "  ", printable(summary["target"])))
     out.print(
         f"  {summary['components']} components in the {kind}{depth}: "
         f"{summary['sources']} sources, {summary['not_built']} not built, "

@@ -597,3 +597,69 @@ def test_provenance_verify_prints_hostile_entries_escaped(tmp_path):
     assert run.code not in (0, 1, 70), (run.code, run.stderr)  # a documented verdict or malformed, never a crash
     _assert_terminal_safe(run.stdout + run.stderr)
     assert "\\x1b]0;x\\x07" in run.stdout + run.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# the escaping functions, for any string (property-based)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+#: any code point, lone surrogates (undecodable file names) included, biased towards the
+#: characters that matter here
+_NASTY = st.text(st.one_of(st.characters(codec=None, exclude_categories=()), st.sampled_from(list('[]/\\:<>&"\'\x1b\x07\r\n\x00\x9b\u202e\udcff'))),
+                 max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_NASTY)
+def test_printable_leaves_no_control_character(text):
+    from sbomgen.cli.common import printable
+
+    shown = printable(text)
+    assert not any((ord(c) < 0x20 and c not in "\t\n") or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF
+                   or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029" for c in shown), repr(shown)
+    assert "\n" not in printable(text, newlines=False)
+    shown.encode("utf-8")  # printable on any UTF-8 terminal
+
+
+@settings(max_examples=200, deadline=None)
+@given(_NASTY.filter(lambda t: "\t" not in t))
+def test_rich_prints_markup_safe_text_literally(text):
+    import io
+
+    from rich.console import Console
+
+    from sbomgen.cli.common import markup_safe, printable
+
+    for template in ("{}", "[bold]{}", "[red]x[/red] {} y"):
+        buffer = io.StringIO()
+        Console(file=buffer, highlight=False, soft_wrap=True, emoji=False, width=100_000, color_system=None).print(
+            template.format(markup_safe(text)), end="")
+        assert buffer.getvalue() == template.replace("[bold]", "").replace("[red]", "").replace("[/red]", "").format(printable(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_NASTY)
+def test_junit_text_always_parses(text):
+    from sbomgen.gate.reports import xml_text
+
+    element = ElementTree.Element("testcase", name=xml_text(text))
+    element.text = xml_text(text)
+    parsed = ElementTree.fromstring(ElementTree.tostring(element, encoding="unicode").encode("utf-8"))
+    assert parsed.get("name") == xml_text(text)
+    assert (parsed.text or "") == xml_text(text).replace("\r\n", "\n").replace("\r", "\n")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_NASTY, min_size=1, max_size=3))
+def test_dot_labels_always_parse(lines):
+    import graphviz
+
+    from sbomgen.formats.dot import _label
+
+    graph = graphviz.Digraph()
+    graph.node("n0", _label(*lines), tooltip=_label(lines[0]))
+    graph.attr(label=_label(lines[-1]))
+    proc = subprocess.run(["dot", "-Tsvg"], input=graph.source.encode("utf-8"), capture_output=True, timeout=60)
+    assert proc.returncode == 0 and b"syntax error" not in proc.stderr, (graph.source, proc.stderr)
