@@ -219,13 +219,13 @@ def _limit_parameters() -> list[inspect.Parameter]:
         "max_bytes": (Optional[str], typer.Option(
             "--max-bytes", metavar="SIZE", callback=_size,
             help=f"At most SIZE bytes of content from one untrusted image or archive, e.g. 64G "
-                 f"(default {defaults.max_bytes >> 30}G; more is exit 17).")),
+                 f"(default {defaults.max_bytes >> 30}G). Past any limit: exit 17 (2 where bad input is 2).")),
         "max_members": (Optional[int], typer.Option(
             "--max-members", metavar="N", min=1,
-            help=f"At most N tar members or files in one input (default {defaults.max_members}; more is exit 17).")),
+            help=f"At most N tar members or files in one input (default {defaults.max_members}).")),
         "max_manifests": (Optional[int], typer.Option(
             "--max-manifests", metavar="N", min=1,
-            help=f"At most N manifests and indexes in one image (default {defaults.max_manifests}; more is exit 17).")),
+            help=f"At most N manifests and indexes in one image (default {defaults.max_manifests}).")),
     }
     return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[kind, option])
             for name, (kind, option) in options.items()]
