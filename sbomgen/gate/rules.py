@@ -56,7 +56,8 @@ def _who(item: Item) -> str:
 
 
 def _label(item: Item) -> str:
-    return f"{item.name} {item.version}".strip()
+    label = f"{item.name} {item.version}".strip()
+    return label if len(label) <= 200 else label[:199] + "…"  # a name from elsewhere may be megabytes
 
 
 @dataclass(slots=True)
