@@ -644,3 +644,39 @@ def test_detect_reads_what_it_wrote(tmp_path):
     assert detect(str(cdx_json(tmp_path, []))).kind == "cyclonedx"
     assert detect(str(tag_value(tmp_path))).encoding == "tag-value"
     assert detect(str(cdx_xml(tmp_path))).encoding == "xml"
+
+
+@FUZZ
+@given(body=_JSON, kind=st.sampled_from(["cyclonedx", "spdx", "dsse", "in-toto"]))
+def test_fuzz_validate_any_json(tmp_path, body, kind):
+    """validate_file, in process, on documents of random shapes: findings or a clean error."""
+    from sbomgen.gate.validate import validate_file
+
+    data = {"cyclonedx": {"bomFormat": "CycloneDX", "specVersion": "1.6"}, "spdx": {"spdxVersion": "SPDX-2.3"},
+            "dsse": {"payload": "e30=", "payloadType": "x", "signatures": []},
+            "in-toto": {"_type": "https://in-toto.io/Statement/v1"}}[kind]
+    if isinstance(body, dict):
+        data = {**body, **data}
+    else:
+        data["components" if kind == "cyclonedx" else "packages" if kind == "spdx" else "signatures" if kind == "dsse" else "subject"] = body
+    path = tmp_path / "fuzz.json"
+    path.write_text(json.dumps(data))
+    try:
+        result = validate_file(str(path))
+    except SbomgenError as exc:
+        assert "\n" not in str(exc)
+        return
+    json.dumps(result.as_json())
+
+
+@FUZZ
+@given(data=st.binary(max_size=200) | st.sampled_from([b"<", b"SPDXVersion: SPDX-2.3\n", b"{", b'<bom xmlns="http://cyclonedx.org/schema/bom/1.6">'])
+       .flatmap(lambda head: st.binary(max_size=200).map(lambda tail: head + tail)))
+def test_fuzz_detect_any_bytes(tmp_path, data):
+    path = tmp_path / "fuzz.bin"
+    path.write_bytes(data)
+    try:
+        document = detect(str(path))
+        from_document(document)
+    except SbomgenError as exc:
+        assert "\n" not in str(exc)
