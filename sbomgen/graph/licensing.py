@@ -287,12 +287,27 @@ def _exception(word: str) -> str:
     return known.key
 
 
-@lru_cache(maxsize=8192)
 def parse(text: str) -> Expression:
     """The expression ``text`` means; :class:`LicenceExpressionError` when it is not one.
 
     ``NOASSERTION`` and ``NONE`` are not expressions: callers that accept them test first.
+    Short expressions (all real ones) are cached; long ones, which only crafted documents
+    have, are not, so that a document cannot fill the cache with megabytes of trees.
     """
+    if isinstance(text, str) and len(text) <= _CACHED_CHARS:
+        return _parse_cached(text)
+    return _parse(text)
+
+
+_CACHED_CHARS = 512
+
+
+@lru_cache(maxsize=8192)
+def _parse_cached(text: str) -> Expression:
+    return _parse(text)
+
+
+def _parse(text: str) -> Expression:
     if not isinstance(text, str):
         raise LicenceExpressionError(f"is a {type(text).__name__}, not a string")
     if len(text) > MAX_EXPRESSION_CHARS:

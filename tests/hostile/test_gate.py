@@ -206,6 +206,14 @@ UNPARSABLE = {
 }
 
 
+UNPARSABLE_REASON = {
+    "AGPL-3.0-only AND": "ends where a licence is expected", "MIT OR OR": "has OR where a licence is expected",
+    "(MIT": "has an unclosed '('", "MIT WITH": "has WITH without an exception after it",
+    "NOASSERTION AND MIT": "uses NOASSERTION inside an expression (it may only stand alone)",
+    "Classpath-exception-2.0": "uses the exception Classpath-exception-2.0 as a licence (say LICENCE WITH Classpath-exception-2.0)",
+}
+
+
 @pytest.mark.parametrize("expression", sorted(UNPARSABLE), ids=_short)
 def test_unparsable_expression_is_named(expression):
     with pytest.raises(licensing.LicenceExpressionError, match=None) as info:
@@ -254,20 +262,32 @@ def test_licence_verdicts_through_check(tmp_path):
         assert code == (1 if any(expected for _, _, expected in cases) else 0)
 
 
-@pytest.mark.parametrize("expression", ["AGPL-3.0-only AND", "MIT OR OR", "(MIT", "MIT WITH", "NOASSERTION AND MIT", "Classpath-exception-2.0"])
-def test_unparsable_expression_fails_check_and_validate(tmp_path, expression):
-    """The issue's example: an unparsable expression passed both gates."""
-    for target in (cdx_json(tmp_path, [_component("bad", expression)]), spdx_json(tmp_path, expression)):
-        code, report = check(tmp_path, target, '[licenses]\ndeny = ["AGPL-3.0-only"]\n')
-        assert code == 1 and any("does not parse" in m or expression in m for m in failed(report)["licenses.deny"]), report
-        code, report = check(tmp_path, target, '[require]\nlicense = "error"\n')
-        assert code == 1 and "has no valid licence" in failed(report)["require.license"][0]
-        run = run_sbomgen("validate", str(target), "--json", "-")
-        assert run.code == 1, run.stdout + run.stderr
-        (result,) = json.loads(run.stdout)
-        assert any(repr(expression) in e["message"] and "licen" in e["pointer"] for e in result["errors"]), result
-    run = run_sbomgen("validate", str(cdx_xml(tmp_path, expression)))
-    assert run.code == 1 and "/licenses/0/expression: licence expression" in run.stdout, run.stdout + run.stderr
+BAD = ["AGPL-3.0-only AND", "MIT OR OR", "(MIT", "MIT WITH", "NOASSERTION AND MIT", "Classpath-exception-2.0"]
+
+
+def test_unparsable_expression_fails_check_and_validate(tmp_path):
+    """The issue's example: an unparsable expression passed both gates. Each expression is one
+    component of a CycloneDX SBOM, and the licence of one SPDX JSON and one CycloneDX XML file."""
+    cdx = cdx_json(tmp_path, [_component(f"bad{i}", expression) for i, expression in enumerate(BAD)], root_licence=False)
+    spdx = [spdx_json(tmp_path, expression, name=f"bad{i}.spdx.json") for i, expression in enumerate(BAD)]
+    xml = [cdx_xml(tmp_path, expression, file=f"bad{i}.cdx.xml") for i, expression in enumerate(BAD)]
+    for rules, rule in (('[licenses]\ndeny = ["AGPL-3.0-only"]\n', "licenses.deny"), ('[licenses]\nallow = ["MIT"]\n', "licenses.allow"),
+                        ('[require]\nlicense = "error"\n', "require.license")):
+        code, report = check(tmp_path, cdx, rules)
+        messages = [m for m in failed(report)[rule] if m != "app 1 has no license"]  # the root declares none
+        assert code == 1 and len(messages) == len(BAD), report
+        for i, expression in enumerate(BAD):
+            assert any(m.startswith(f"bad{i} 1") and f"licence expression {expression!r} {UNPARSABLE_REASON[expression]}" in m for m in messages), messages
+    code, report = check(tmp_path, spdx[0], '[licenses]\ndeny = ["AGPL-3.0-only"]\n')
+    assert code == 1 and failed(report)["licenses.deny"] == [f"lib 2: licence expression 'AGPL-3.0-only AND' {UNPARSABLE_REASON['AGPL-3.0-only AND']}"]
+    run = run_sbomgen("validate", *map(str, spdx + xml + [cdx]), "--json", "-")
+    assert run.code == 1, run.stdout + run.stderr
+    results = {Path(r["file"]).name: r for r in json.loads(run.stdout)}
+    for i, expression in enumerate(BAD):
+        for name, pointer in ((f"bad{i}.spdx.json", "/packages/1/licenseDeclared"), (f"bad{i}.cdx.xml", "/components/0/licenses/0/expression"),
+                              ("sbom.cdx.json", f"/components/{i}/licenses/0/expression")):
+            assert not results[name]["valid"]
+            assert {"pointer": pointer, "message": f"licence expression {expression!r} {UNPARSABLE_REASON[expression]}"} in results[name]["errors"], results[name]
 
 
 def test_with_exception_in_every_format(tmp_path):
@@ -316,15 +336,25 @@ WRONG_TYPES = {
 
 
 @pytest.mark.parametrize("what", sorted(WRONG_TYPES))
-def test_wrong_types_everywhere(tmp_path, what):
+def test_wrong_types_everywhere_check(tmp_path, what):
     doc, pointer = WRONG_TYPES[what]
     path = tmp_path / "doc.json"
     path.write_text(json.dumps(doc))
     run = run_sbomgen("check", "--policy", str(policy(tmp_path, '[licenses]\ndeny = ["AGPL-3.0-only"]\n')), str(path))
     assert_one_line_error(run, 2, pointer)
-    run = run_sbomgen("validate", str(path))
-    assert run.code == 1, run.stdout + run.stderr  # invalid, with the schema's findings
-    assert "INVALID" in run.stdout and "internal error" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_wrong_types_everywhere_validate(tmp_path):
+    """Invalid (exit 1) with the schema's findings, in one run over every case."""
+    paths = []
+    for index, what in enumerate(sorted(WRONG_TYPES)):
+        paths.append(tmp_path / f"doc{index}.json")
+        paths[-1].write_text(json.dumps(WRONG_TYPES[what][0]))
+    run = run_sbomgen("validate", *map(str, paths), "--json", "-")
+    assert run.code == 1 and run.stderr == "", run.stderr
+    results = json.loads(run.stdout)
+    assert len(results) == len(paths) and not any(r["valid"] for r in results)
+    assert all(r["errors"] for r in results)
 
 
 def test_dangling_and_duplicate_references(tmp_path):
