@@ -74,6 +74,17 @@ def read_document(path: str, what: str = "document") -> bytes:
     return b"".join(chunks)
 
 
+def refuse_special_file(path: str) -> None:
+    """:class:`DocumentError` when ``path`` is a FIFO, device or socket: reading one could block
+    or never end, and no SBOM, image or store path is one."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return  # missing or unreadable: the reader that follows says so
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        raise DocumentError(f"cannot read {path}: not a regular file or directory")
+
+
 def json_depth(value: object) -> int:
     """How deeply arrays and objects nest in a parsed JSON value (iteratively: no recursion)."""
     deepest = 0

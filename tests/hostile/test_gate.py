@@ -408,6 +408,9 @@ def test_fifo_device_directory_do_not_block(tmp_path):
         assert_one_line_error(run_sbomgen("validate", str(target)), 2, fragment)
         run = run_sbomgen("check", "--policy", str(target), str(cdx_json(tmp_path, [])))
         assert_one_line_error(run, 2, "cannot read policy", fragment)
+    for target in (fifo, "/dev/zero"):  # as check's TARGET
+        run = run_sbomgen("check", "--policy", str(policy(tmp_path, "")), str(target))
+        assert_one_line_error(run, 2, "not a regular file or directory")
     assert time.monotonic() - started < 60
 
 
