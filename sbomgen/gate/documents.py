@@ -116,7 +116,7 @@ def _loads(raw: bytes | str, where: str, not_json: str, error: type[SbomgenError
     except orjson.JSONDecodeError as exc:
         if "depth limit exceeded" in str(exc):  # orjson stops at 1024
             raise LimitExceededError(f"{where}: JSON nested more than {depth_limit} deep") from None
-        raise error(f"{not_json} ({exc})") from None
+        raise error(f"{not_json} ({_one_line(exc)})") from None
     if json_depth(data) > depth_limit:
         raise LimitExceededError(f"{where}: JSON nested more than {depth_limit} deep")
     return data
@@ -132,9 +132,9 @@ def parse_xml(raw: bytes, where: str):
     try:
         tree = etree.fromstring(raw, parser).getroottree()
     except etree.XMLSyntaxError as exc:
-        raise DocumentError(f"{where}: not well-formed XML ({exc})") from None
+        raise DocumentError(f"{where}: not well-formed XML ({_one_line(exc)})") from None
     except ValueError as exc:  # e.g. an encoding declaration lxml refuses
-        raise DocumentError(f"{where}: not readable XML ({exc})") from None
+        raise DocumentError(f"{where}: not readable XML ({_one_line(exc)})") from None
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise DocumentError(f"{where}: XML with a DOCTYPE: DTDs and entities are not read in documents from elsewhere")
     return tree
@@ -169,6 +169,12 @@ def detect(path: str) -> Document:
     if isinstance(data.get("_type"), str) and data["_type"].startswith("https://in-toto.io/Statement/"):
         return Document(path, "in-toto", _version(data["_type"].rsplit("/", 1)[-1]), "json", text, data)
     raise DocumentError(f"{path}: JSON, but not SPDX, CycloneDX, an in-toto statement or a DSSE envelope")
+
+
+def _one_line(exc: object, limit: int = 300) -> str:
+    """A library's message as part of one line: white space collapsed, cut short."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _version(value: object) -> str:
