@@ -10,29 +10,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
-
-from license_expression import get_spdx_licensing
 
 from sbomgen.errors import MetadataError
 from sbomgen.fsutil import load_json
 from sbomgen.graph.identifiers import cpe23
+from sbomgen.graph.licensing import canonical_id, spdx_licensing  # noqa: F401 - spdx_licensing for older imports
 from sbomgen.graph.model import Component, DependencyGraph, License, Meta
 
 
-@cache
-def spdx_licensing():
-    """license-expression's SPDX licensing, built on first use (30 ms: not every run needs it)."""
-    return get_spdx_licensing()
-
-
-def _known_spdx_id(value: str) -> str | None:
-    """The canonical SPDX id for ``value`` when SPDX lists it (case-insensitively)."""
-    licensing = spdx_licensing()
-    symbol = licensing.known_symbols.get(value) or licensing.known_symbols_lowercase.get(value.lower())
-    return symbol.key if symbol is not None else None
+def _known_spdx_id(value: Any) -> str | None:
+    """The canonical SPDX id for ``value`` when SPDX lists it as a licence (case-insensitively,
+    deprecated ids mapped: :mod:`sbomgen.graph.licensing`)."""
+    return canonical_id(value) if isinstance(value, str) else None
 
 
 def _license(raw: Any) -> License | None:
