@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sbomgen.errors import DerivationError, InvalidStorePathError, StoreDatabaseError
@@ -755,3 +755,41 @@ def test_store_errors_are_store_errors(tmp_path):
     with pytest.raises(StoreDatabaseError, match="not found"):
         store.is_valid("/x")
     _ = InvalidStorePathError
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["name", "pname", "version", "meta", "description", "homepage", "maintainers", "email",
+                         "github", "identifiers", "cpe", "cpeParts", "vendor", "product", "update", "x"]),
+        children, max_size=6),
+    max_leaves=30,
+)
+
+
+@FUZZ
+@given(st.dictionaries(st.text(max_size=10), JSON, max_size=4))
+@example({"a": {"name": "x", "meta": {"identifiers": {"cpeParts": {"vendor": 5, "product": "p"}}}}})
+@example({"a": {"name": "x", "meta": {"maintainers": [{"name": ["n"], "email": 3}]}}})
+def test_fuzz_meta_file(tmp_path_factory, data):
+    """A --meta file of any shape: read, or a MetadataError; never another exception.
+
+    Licences are left out: their parsing is the policy/licence code's, fuzzed there."""
+    from sbomgen.errors import MetadataError
+    from sbomgen.graph.meta import load_meta
+
+    def no_license(value):
+        if isinstance(value, dict):
+            return {k: no_license(v) for k, v in value.items() if k != "license"}
+        if isinstance(value, list):
+            return [no_license(v) for v in value]
+        return value
+
+    path = tmp_path_factory.mktemp("meta") / "meta.json"
+    path.write_text(json.dumps(no_license(data)))
+    try:
+        index = load_meta(path)
+    except MetadataError:
+        return
+    for name in list(index.by_name)[:3]:
+        index.lookup(name, name)
