@@ -38,6 +38,7 @@ from sbomgen.graph.closure import buildtime_graph
 from sbomgen.graph.model import DependencyGraph
 from sbomgen.fsutil import load_json
 from sbomgen.keys import SigningKey, VerifyKey
+from sbomgen.nix.derivation import printable
 from sbomgen.nix.nar import nar_sha256_hex
 from sbomgen.nix.store import NixStore
 from sbomgen.nix.storepath import resolve_input
@@ -101,7 +102,8 @@ def make_statement(
         times = [i.registration_time for i in store.path_infos(subject_paths).values()]
         run = RunInfo(finished=datetime.fromtimestamp(max(times), tz=timezone.utc), time_source="store-registration")
     if root_drv is not None:
-        run = dataclasses.replace(run, builder=root_drv.builder, args=root_drv.args)
+        # a .drv may hold bytes that are not UTF-8 (kept as surrogates): JSON cannot
+        run = dataclasses.replace(run, builder=printable(root_drv.builder), args=tuple(map(printable, root_drv.args)))
     statement = build_statement(graph, subjects, run)
     errors = schema_errors("slsa-provenance-v1", statement)
     if errors:  # a bug in sbomgen, never written

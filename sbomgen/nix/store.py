@@ -141,6 +141,7 @@ class NixStore:
         conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
         try:
             conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA trusted_schema = OFF")  # no SQL functions run from the DB's own schema
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except BaseException:
             conn.close()

@@ -268,6 +268,19 @@ def test_drv_with_bytes_that_are_not_utf8(damaged, tmp_path):
     assert load_json(out)["metadata"]["component"]["name"] == "tool\ufffd"
 
 
+def test_built_output_whose_drv_has_bytes_that_are_not_utf8(tmp_path):
+    """provenance copies the builder's args into the statement: JSON holds no lone surrogates."""
+    require_nix()
+    h = Hostile(tmp_path / "nix")
+    drv = Path(h.drvref_drv)
+    os.chmod(drv, 0o644)
+    drv.write_bytes(drv.read_bytes().replace(b"mkdir -p $out", b"mkdir -p \xff$out", 1))
+    statement = tmp_path / "s.json"
+    run = run_cli(str(h.result), "-o", str(statement), env=h.env, prog="provenance")
+    assert run.code == 0, run.stderr
+    assert "mkdir -p \ufffd$out" in load_json(statement)["predicate"]["buildDefinition"]["internalParameters"]["args"][1]
+
+
 # -- hash algorithms and notations ---------------------------------------------------------------
 
 SRC_HEX = None  # filled in by the test from the real .drv
