@@ -184,7 +184,7 @@ def _component_for_drv_file(store: NixStore, path: str, info: PathInfo) -> Compo
         nar_hash_hex=info.nar_sha256_hex,
         nar_size=info.nar_size,
     )
-    component.extra["nix:derivation_file"] = "the .drv file is an input, not its outputs (unsafeDiscardOutputDependency)"
+    component.extra["nix:derivation_file"] = "the .drv file itself, not its outputs (unsafeDiscardOutputDependency)"
     assign_purl(component)
     return component
 
@@ -218,7 +218,10 @@ def runtime_graph(store: NixStore, target: str, depth: int | None = None) -> Dep
     for path, level in depths.items():
         info = infos[path]
         drv = drvs.get(info.deriver) if info.deriver else None
-        component = _component_for_path(path, info, drv, drv_hashes.get(info.deriver or ""))
+        if path.endswith(".drv") and not info.deriver:  # an output that refers to a .drv file
+            component = _component_for_drv_file(store, path, info)
+        else:
+            component = _component_for_path(path, info, drv, drv_hashes.get(info.deriver or ""))
         component.depth = level
         components[path] = component
         edges[path] = tuple(r for r in info.references if r != path and r in depths)

@@ -146,8 +146,10 @@ def test_runtime_sbom_of_an_output_that_refers_to_a_drv(hostile, tmp_path):
     out = tmp_path / "r.cdx.json"
     run = run_cli(str(hostile.result), "--cdx", str(out), env=hostile.env)
     assert run.code == 0, run.stderr
-    paths = {cdx_property(c, "nix:store_path") for c in cdx_components(load_json(out))}
-    assert paths == hostile.nix.query_requisites(hostile.result)
+    components = cdx_components(load_json(out))
+    assert {cdx_property(c, "nix:store_path") for c in components} == hostile.nix.query_requisites(hostile.result)
+    tool = next(c for c in components if c["bom-ref"] == os.path.basename(hostile.tool_drv))
+    assert (tool["name"], tool["version"]) == ("tool", "1.0") and cdx_property(tool, "nix:derivation_file")
 
 
 def test_provenance_and_verify_of_a_drv_in_input_srcs(hostile, tmp_path):
