@@ -8,8 +8,10 @@ and otherwise read off the path itself (the parent of the ``HASH-NAME`` entry), 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +31,21 @@ def is_store_name(name: str) -> bool:
 def is_store_path(path: object, store_dir: str) -> bool:
     """True when ``path`` is exactly ``STORE_DIR/HASH-NAME``: a store path of ``store_dir``,
     not a path inside one, not one of another store, not ``STORE_DIR/../x``."""
-    if not isinstance(path, str):
-        return False
-    prefix = store_dir.rstrip("/") + "/"
-    return path.startswith(prefix) and is_store_name(path[len(prefix) :])
+    return isinstance(path, str) and _store_path_re(store_dir)(path) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def _store_path_re(store_dir: str) -> Callable[[str], re.Match[str] | None]:
+    """``fullmatch`` of ``STORE_DIR/HASH-NAME`` (one C call)."""
+    return re.compile(re.escape(store_dir.rstrip("/")) + "/" + _STORE_NAME_RE.pattern).fullmatch
+
+
+@functools.lru_cache(maxsize=16)
+def store_paths_matcher(store_dir: str) -> Callable[[str], re.Match[str] | None]:
+    """``fullmatch`` of store paths of ``store_dir`` joined by ``\\n`` (no store path holds one):
+    all the paths of a ``.drv`` checked in one C call."""
+    one = re.escape(store_dir.rstrip("/")) + "/" + _STORE_NAME_RE.pattern
+    return re.compile(f"(?:{one}\n)*{one}").fullmatch
 
 
 def path_hash(store_path: str) -> str:

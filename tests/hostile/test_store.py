@@ -756,6 +756,24 @@ def test_fuzz_store_paths(text):
         assert os.path.normpath(text) == text
 
 
+PATHLIKE = st.one_of(
+    st.builds(lambda h, n: f"/s/{h}-{n}",
+              st.one_of(st.just("0" * 32), st.text(alphabet=base32.ALPHABET + "e/", min_size=31, max_size=33)),
+              st.one_of(st.text(alphabet="abc.-_+?=", min_size=1, max_size=6),
+                        st.text(alphabet="abc.-_+?=/\n\0é", min_size=0, max_size=6))),
+    st.text(max_size=40),
+)
+
+
+@FUZZ
+@given(st.lists(PATHLIKE, min_size=1, max_size=6))
+def test_fuzz_all_paths_of_a_drv_at_once(paths):
+    """The one-call check of all the paths of a .drv says what checking each one says."""
+    from sbomgen.nix.storepath import store_paths_matcher
+
+    assert bool(store_paths_matcher("/s")("\n".join(paths))) == all(is_store_path(p, "/s") for p in paths)
+
+
 def test_store_path_checks():
     good = "/s/" + "a" * 32 + "-x-1.0"
     assert is_store_path(good, "/s") and is_store_path(good, "/s/")
