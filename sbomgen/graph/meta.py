@@ -54,8 +54,8 @@ def _maintainers(raw: Any) -> tuple[str, ...]:
     result = []
     for item in raw if isinstance(raw, list) else []:
         if isinstance(item, dict):
-            name = item.get("name") or item.get("github") or ""
-            email = item.get("email")
+            name = next((v for v in (item.get("name"), item.get("github")) if isinstance(v, str) and v), "")
+            email = item.get("email") if isinstance(item.get("email"), str) else None
             if name:
                 result.append(f"{name} <{email}>" if email else name)
         elif isinstance(item, str):
@@ -71,8 +71,15 @@ def _cpe(entry: dict[str, Any], meta: dict[str, Any]) -> str | None:
     if isinstance(cpe, str) and cpe.startswith("cpe:2.3:"):
         return cpe
     parts = identifiers.get("cpeParts")
-    if isinstance(parts, dict) and parts.get("vendor") and parts.get("product"):
-        return cpe23(parts["vendor"], parts["product"], parts.get("version") or entry.get("version"), parts.get("update"))
+    if not isinstance(parts, dict):
+        return None
+
+    def text(value: Any) -> str | None:  # a file from elsewhere may hold anything here
+        return value if isinstance(value, str) and value else None
+
+    vendor, product = text(parts.get("vendor")), text(parts.get("product"))
+    if vendor and product:
+        return cpe23(vendor, product, text(parts.get("version")) or text(entry.get("version")), text(parts.get("update")))
     return None
 
 
