@@ -494,7 +494,8 @@ def test_dsse_envelope_of_wrong_shapes(tmp_path):
         "sig.json": ({"payload": base64.b64encode(b'{"_type": "x"}').decode(), "payloadType": "x", "signatures": "abc"}, 1),
         # a detected envelope the shared DSSE decoder refuses is invalid (a finding), not unreadable
         "pay.json": ({"payload": 5, "signatures": []}, 1),
-        "deep.json": ({"payload": base64.b64encode(b"[" * 200 + b"]" * 200).decode(), "signatures": [{"sig": "x"}]}, 2),
+        "deep.json": ({"payload": base64.b64encode(b"[" * 200 + b"]" * 200).decode(), "payloadType": "application/vnd.in-toto+json",
+                       "signatures": [{"sig": "eA=="}]}, 2),
     }
     for name, (doc, code) in cases.items():
         path = tmp_path / name
