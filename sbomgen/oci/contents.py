@@ -230,7 +230,7 @@ class _Model:
         raise ImageError(f"{what}: member {show(info.name)} is a {kind}: not representable in a store path (NAR)")
 
     def _hardlink(self, info: tarfile.TarInfo, layer: int, what: str) -> TreeNode:
-        parts = _parts(info.linkname, what)
+        parts = _parts(info.linkname, f"{what}: hardlink {show(info.name)} -> target")
         where = _split(parts)
         target = None
         if where is not None:
