@@ -361,6 +361,7 @@ def read_contents(image: Image, scratch: str | None = None) -> ImageContents:
                     with tarfile.open(fileobj=stream, mode="r|", encoding=_ENCODING[0], errors=_ENCODING[1]) as archive:
                         for info in archive:
                             model.add(archive, info, number, layer.digest)
+                            archive.members.clear()  # a stream needs no index: memory stays flat
                 except tarfile.ReadError as exc:
                     raise ArchiveError(f"{image.source}: layer {layer.digest} is not a tar, or truncated ({show(str(exc), 120)})") from None
                 except (tarfile.TarError, *STREAM_ERRORS) as exc:

@@ -864,3 +864,29 @@ def test_fuzz_layer_members(tmp_path_factory, members, split):
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_fuzz_docker_archive_json(tmp_path_factory, data):
+    """Random mutations of a docker-archive's manifest.json or config: only SbomgenErrors."""
+    root = tmp_path_factory.mktemp("fuzz")
+    which = data.draw(st.sampled_from(["manifest", "config"]))
+    classic = data.draw(st.booleans())
+
+    archive = docker_archive(root / "img.tar", _BASE_LAYERS, classic=classic)
+    with tarfile.open(archive) as tar:
+        entries = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+    edited, renamed = [], {}
+    for name, blob in entries:
+        if which == "manifest" and name == "manifest.json":
+            blob = json.dumps(_mutate(json.loads(blob), data.draw)).encode()
+        elif which == "config" and name.endswith(".json") and len(name) == 69:
+            blob = json.dumps(_mutate(json.loads(blob), data.draw)).encode()
+            renamed[name] = hashlib.sha256(blob).hexdigest() + ".json"  # still named by its digest
+            name = renamed[name]
+        edited.append((name, blob))
+    for old, new in renamed.items():
+        edited = [(n, b.replace(old.encode(), new.encode()) if n == "manifest.json" else b) for n, b in edited]
+    archive.write_bytes(tar_of(edited))
+    _in_process(f"docker-archive:{archive}")
