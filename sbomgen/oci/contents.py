@@ -43,7 +43,7 @@ from sbomgen import limits
 from sbomgen.errors import ArchiveError, ImageError, NarError, SbomgenError
 from sbomgen.nix.nar import TreeNode, dump_tree
 from sbomgen.nix.storepath import is_store_name
-from sbomgen.oci.reader import Image, ImageManifest, show
+from sbomgen.oci.reader import BoundedTarInfo, Image, ImageManifest, show
 from sbomgen.verify.compression import STREAM_ERRORS
 
 #: byte -> 1 for the 32 characters of Nix's base32 alphabet, 0 otherwise
@@ -356,9 +356,11 @@ def read_contents(image: Image, scratch: str | None = None) -> ImageContents:
     try:
         model = _Model(image, spool)
         for number, layer in enumerate(manifest.layers):
+            model.budget.add_member()  # a layer costs something even when empty
             with image.open_layer(layer) as stream:
                 try:
-                    with tarfile.open(fileobj=stream, mode="r|", encoding=_ENCODING[0], errors=_ENCODING[1]) as archive:
+                    with tarfile.open(fileobj=stream, mode="r|", encoding=_ENCODING[0], errors=_ENCODING[1],
+                                      tarinfo=BoundedTarInfo) as archive:
                         for info in archive:
                             model.add(archive, info, number, layer.digest)
                             archive.members.clear()  # a stream needs no index: memory stays flat

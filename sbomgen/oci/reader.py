@@ -83,6 +83,21 @@ def blob_name(digest: object, what: str = "image") -> str:
     return f"blobs/{algo}/{hexdigest}"
 
 
+class BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo whose extended headers (PAX records, GNU long names) are at most
+    ``max_json_bytes``: tarfile reads them whole into memory, so a header claiming gigabytes
+    would otherwise cost gigabytes of RAM. Pass ``tarinfo=BoundedTarInfo`` to ``tarfile.open``."""
+
+    def _proc_member(self, tarfile_):  # type: ignore[no-untyped-def]
+        if self.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                         tarfile.GNUTYPE_LONGLINK):
+            bound = limits.current().max_json_bytes
+            if self.size > bound:
+                raise LimitExceededError(f"{show(tarfile_.name or 'archive')}: an extended tar header of {self.size} bytes"
+                                         f" (more than {bound})")
+        return super()._proc_member(tarfile_)
+
+
 def _json_depth_ok(value: object, max_depth: int) -> bool:
     stack = [(value, 1)]
     while stack:
@@ -228,9 +243,10 @@ class TarStore(BlobStore):
                 except STREAM_ERRORS as exc:
                     raise ArchiveError(f"{path}: truncated or corrupt gzip ({exc})") from None
                 self._tmp.seek(0)
-                self.tar = tarfile.open(fileobj=self._tmp, mode="r:", encoding="utf-8", errors="surrogateescape")
+                self.tar = tarfile.open(fileobj=self._tmp, mode="r:", encoding="utf-8", errors="surrogateescape",
+                                       tarinfo=BoundedTarInfo)
             else:
-                self.tar = tarfile.open(path, "r:", encoding="utf-8", errors="surrogateescape")
+                self.tar = tarfile.open(path, "r:", encoding="utf-8", errors="surrogateescape", tarinfo=BoundedTarInfo)
             members = []
             for member in self.tar:
                 members.append(member)
@@ -636,7 +652,7 @@ def is_image(path: str) -> bool:
     bound = limits.current()
     try:
         if kind == "tar":  # random access: headers only, content is seeked over
-            with tarfile.open(path, "r:") as archive:
+            with tarfile.open(path, "r:", tarinfo=BoundedTarInfo) as archive:
                 for count, member in enumerate(archive):
                     if member.name.removeprefix("./") in wanted:
                         return True
@@ -645,7 +661,7 @@ def is_image(path: str) -> bool:
                 return False
         with gzip.open(path, "rb") as raw:
             counted = _Counter(raw, limits.Budget(path), None)  # a gzip bomb stops at max_bytes
-            with tarfile.open(fileobj=counted, mode="r|") as archive:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=counted, mode="r|", tarinfo=BoundedTarInfo) as archive:  # type: ignore[call-overload]
                 for count, member in enumerate(archive):
                     if member.name.removeprefix("./") in wanted:
                         return True

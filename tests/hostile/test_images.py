@@ -890,3 +890,17 @@ def test_fuzz_docker_archive_json(tmp_path_factory, data):
         edited = [(n, b.replace(old.encode(), new.encode()) if n == "manifest.json" else b) for n, b in edited]
     archive.write_bytes(tar_of(edited))
     _in_process(f"docker-archive:{archive}")
+
+
+def test_huge_extended_tar_header_is_bounded(tmp_path):
+    """A PAX header is read whole into memory by tarfile: one of 20 MiB (gzip'd to 20 KB)
+    stops at max_json_bytes instead of costing its size in RAM."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(f"{SP_A}/f")
+        info.pax_headers = {"comment": "x" * (20 << 20)}
+        tar.addfile(info, io.BytesIO(b""))
+    layout = oci_layout(tmp_path / "img", [raw.getvalue()])
+    assert sum(p.stat().st_size for p in (layout / "blobs" / "sha256").iterdir()) < 200_000
+    run = run_sbomgen(f"oci:{layout}", "--cdx", "-", env=hermetic_env(tmp_path))
+    assert_one_line_error(run, 17, "extended tar header")
