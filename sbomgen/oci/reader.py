@@ -342,7 +342,9 @@ class _Counter:
         self.hasher = hashlib.new(algo) if algo else None
 
     def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n if n is not None and n >= 0 else _CHUNK)
+        if n is None or n < 0:  # everything: still counted chunk by chunk
+            return b"".join(iter(lambda: self.read(_CHUNK), b""))
+        data = self.raw.read(n)
         if data:
             self.budget.add_bytes(len(data))
             if self.hasher is not None:

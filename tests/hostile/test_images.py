@@ -904,3 +904,35 @@ def test_huge_extended_tar_header_is_bounded(tmp_path):
     assert sum(p.stat().st_size for p in (layout / "blobs" / "sha256").iterdir()) < 200_000
     run = run_sbomgen(f"oci:{layout}", "--cdx", "-", env=hermetic_env(tmp_path))
     assert_one_line_error(run, 17, "extended tar header")
+
+
+@pytest.mark.parametrize("what", ["index.json", "blob"])
+def test_fifo_in_a_layout_does_not_hang(tmp_path, what):
+    layout = oci_layout(tmp_path / "img", [layer_tar([member(f"{SP_A}/f", "file", b"x")])])
+    if what == "index.json":
+        target = layout / "index.json"
+    else:
+        target = layout / "blobs" / "sha256" / json.loads((layout / "index.json").read_text())["manifests"][0]["digest"][7:]
+    target.unlink()
+    os.mkfifo(target)
+    started = time.monotonic()
+    run = run_sbomgen(f"oci:{layout}", "--cdx", "-", env=hermetic_env(tmp_path))
+    assert_one_line_error(run, 16, "not a regular file")
+    assert time.monotonic() - started < 30
+
+
+def test_killed_while_reading_leaves_no_spooled_file(tmp_path):
+    """The spool is an unnamed temporary file: SIGTERM in the middle of a big layer leaves no file."""
+    import signal
+    import sys
+
+    layout = _layout_with_blob(tmp_path / "img", gzip_bomb_layer(512 << 20), "sha256:" + "0" * 64)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**os.environ, **hermetic_env(tmp_path), "TMPDIR": str(tmpdir)}
+    proc = subprocess.Popen([sys.executable, "-m", "sbomgen", f"oci:{layout}", "--cdx", "-"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert [p for p in tmpdir.rglob("*") if not p.is_dir()] == []
