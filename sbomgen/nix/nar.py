@@ -244,7 +244,7 @@ class TreeNode:
     (``executable``, ``size``; its bytes come from the ``contents`` callback) or a symlink
     (``target`` as bytes). ``layer`` and ``data``/``offset`` are for the caller's bookkeeping."""
 
-    __slots__ = ("kind", "executable", "size", "target", "children", "layer", "data", "offset")
+    __slots__ = ("children", "data", "executable", "kind", "layer", "offset", "size", "target")
 
     DIRECTORY, REGULAR, SYMLINK = _DIR, _FILE, _LINK
 

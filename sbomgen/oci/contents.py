@@ -111,7 +111,7 @@ class _Spool:
             self.in_memory += size
             return
         if self.file is None:
-            self.file = tempfile.TemporaryFile(prefix="sbomgen-spool-", dir=self.directory)
+            self.file = tempfile.TemporaryFile(prefix="sbomgen-spool-", dir=self.directory)  # noqa: SIM115 - closed by close()
         handle = self.file
         node.offset = self.end
         handle.seek(self.end)
@@ -307,25 +307,34 @@ class _Model:
             del self.found[store_path]
         hashes = {store_path.rsplit("/", 1)[1][:32].encode(): store_path for store_path in self.found}
         for store_path, entry in self.found.items():
-            hasher = hashlib.sha256()
-            size = 0
-            refs: set[str] = set()
-            tail = b""
-
-            def write(data: bytes) -> None:
-                nonlocal size, tail
-                hasher.update(data)
-                size += len(data)
-                _find_hashes(tail + data, hashes, refs)
-                tail = data[-31:]
-
+            scan = _NarScan(hashes)
             try:
-                dump_tree(self.roots[store_path], write, self.spool.chunks)
+                dump_tree(self.roots[store_path], scan.write, self.spool.chunks)
             except NarError as exc:
                 raise ImageError(f"{self.image.source}: {show(store_path)}: {exc}") from None
-            entry.nar_sha256, entry.nar_size = hasher.hexdigest(), size
-            entry.references = tuple(sorted(refs - {store_path}))
+            entry.nar_sha256, entry.nar_size = scan.hasher.hexdigest(), scan.size
+            entry.references = tuple(sorted(scan.refs - {store_path}))
         return dict(sorted(self.found.items()))
+
+
+class _NarScan:
+    """Hashes a NAR as it is written and finds the store path hash parts in it (Nix's scan
+    covers the whole NAR: contents, symlink targets and names), across piece boundaries."""
+
+    __slots__ = ("hasher", "hashes", "refs", "size", "tail")
+
+    def __init__(self, hashes: dict[bytes, str]) -> None:
+        self.hashes = hashes
+        self.hasher = hashlib.sha256()
+        self.refs: set[str] = set()
+        self.size = 0
+        self.tail = b""
+
+    def write(self, data: bytes) -> None:
+        self.hasher.update(data)
+        self.size += len(data)
+        _find_hashes(self.tail + data, self.hashes, self.refs)
+        self.tail = data[-31:]
 
 
 def _prune(root: TreeNode, layer: int, *, keep_self: bool) -> bool:

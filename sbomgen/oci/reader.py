@@ -226,7 +226,7 @@ class TarStore(BlobStore):
         try:
             kind = sniff(path)
             if kind == "gzip":
-                self._tmp = tempfile.TemporaryFile(prefix="sbomgen-archive-")
+                self._tmp = tempfile.TemporaryFile(prefix="sbomgen-archive-")  # noqa: SIM115 - closed by close()
                 written = 0
                 try:
                     with gzip.open(path, "rb") as src:
@@ -243,10 +243,10 @@ class TarStore(BlobStore):
                 except STREAM_ERRORS as exc:
                     raise ArchiveError(f"{path}: truncated or corrupt gzip ({exc})") from None
                 self._tmp.seek(0)
-                self.tar = tarfile.open(fileobj=self._tmp, mode="r:", encoding="utf-8", errors="surrogateescape",
-                                       tarinfo=BoundedTarInfo)
+                self.tar = tarfile.open(fileobj=self._tmp, mode="r:", encoding="utf-8", errors="surrogateescape",  # noqa: SIM115
+                                        tarinfo=BoundedTarInfo)
             else:
-                self.tar = tarfile.open(path, "r:", encoding="utf-8", errors="surrogateescape", tarinfo=BoundedTarInfo)
+                self.tar = tarfile.open(path, "r:", encoding="utf-8", errors="surrogateescape", tarinfo=BoundedTarInfo)  # noqa: SIM115
             members = []
             for member in self.tar:
                 members.append(member)

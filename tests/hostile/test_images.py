@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from sbomgen import limits
-from sbomgen.errors import ImageError, LimitExceededError, SbomgenError
+from sbomgen.errors import LimitExceededError, SbomgenError
 from sbomgen.graph.image import image_graph
 from sbomgen.oci.contents import read_contents
 from sbomgen.oci.reader import open_image
@@ -747,8 +747,8 @@ def test_compressed_archive_is_bounded_and_leaves_no_temp_file(tmp_path, small_l
 
 # -- property-based: no input ends in an unexpected exception ---------------------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 _JSON = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8),
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
