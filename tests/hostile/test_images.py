@@ -969,3 +969,14 @@ def test_long_base32_run_is_scanned_in_linear_time(tmp_path):
     deps = {d["ref"]: set(d.get("dependsOn", [])) for d in bom["dependencies"]}
     assert components[f"/{SP_B}"]["bom-ref"] in deps[components[f"/{SP_A}"]["bom-ref"]]
     assert elapsed < 12, elapsed  # about 4 s; the old scan took over 20 s
+
+
+def test_store_path_symlinked_to_the_canary_with_files_below_it(tmp_path):
+    canary = make_canary(tmp_path)
+    before = snapshot(canary)
+    layer = layer_tar([member(SP_A, "symlink", str(canary)), member(f"{SP_A}/secret.txt", "file", b"overwritten"),
+                       member(f"{SP_A}/sub/", "dir"), member(f"{SP_A}/hard", "hardlink", f"{SP_A}/secret.txt")])
+    archive = docker_archive(tmp_path / "img.tar", [layer], classic=True)
+    run = run_sbomgen(f"docker-archive:{archive}", "--cdx", "-", env=hermetic_env(tmp_path))
+    assert_one_line_error(run, 16, "below a symlink")
+    assert snapshot(canary) == before
