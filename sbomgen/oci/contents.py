@@ -116,6 +116,7 @@ class _Spool:
         node.offset = self.end
         handle.seek(self.end)
         remaining = size
+        zeros = True
         while remaining:
             chunk = source.read(min(remaining, _CHUNK))
             if not chunk:
@@ -124,13 +125,21 @@ class _Spool:
                 handle.seek(len(chunk), 1)  # a hole: zeros take no disk
             else:
                 handle.write(chunk)
+                zeros = False
             remaining -= len(chunk)
+        if zeros:  # nothing to read back either
+            node.offset = -1
+            return
         self.end += size
         handle.truncate(self.end)
 
     def chunks(self, node: TreeNode):
         if node.data is not None:
             yield node.data
+            return
+        if node.offset == -1:  # all zeros
+            for start in range(0, node.size, _CHUNK):
+                yield _ZEROS[: min(_CHUNK, node.size - start)]
             return
         handle = self.file
         assert handle is not None
