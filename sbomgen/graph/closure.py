@@ -225,7 +225,8 @@ def runtime_graph(store: NixStore, target: str, depth: int | None = None) -> Dep
         component.depth = level
         components[path] = component
         edges[path] = tuple(r for r in info.references if r != path and r in depths)
-    return DependencyGraph(GraphKind.RUNTIME, store.store_dir, root, components, edges, depth)
+    cut = frozenset(p for p in depths if any(r != p and r not in depths for r in infos[p].references)) if depth is not None else None
+    return DependencyGraph(GraphKind.RUNTIME, store.store_dir, root, components, edges, depth, cut)
 
 
 def _output_path(store: NixStore, drv: Derivation, output: str) -> str:
@@ -309,5 +310,6 @@ def buildtime_graph(store: NixStore, target: str, depth: int | None = None) -> D
         component.depth = level
         components[path] = component
     edges = {p: tuple(d for d in deps.get(p, ()) if d in depths) for p in depths}
-    return DependencyGraph(GraphKind.BUILDTIME, store.store_dir, root, components, edges, depth)
+    cut = frozenset(p for p in depths if any(d not in depths for d in deps.get(p, ()))) if depth is not None else None
+    return DependencyGraph(GraphKind.BUILDTIME, store.store_dir, root, components, edges, depth, cut)
 
