@@ -46,6 +46,7 @@ from sbomgen.nix.nar import nar_sha256_hex
 from sbomgen.nix.store import NixStore
 from sbomgen.nix.storepath import configured_store_dir, is_store_name, resolve_input
 from sbomgen.schemas import schema_errors
+from sbomgen.text import one_line
 
 _CHUNK = 1 << 20
 
@@ -143,9 +144,9 @@ class Problem:
     message: str
 
     def line(self) -> str:
-        name, path = dsse.printable(self.name), dsse.printable(self.path)
+        name, path = one_line(self.name), one_line(self.path)
         where = f"{name} ({path})" if path else name
-        return f"{self.kind} {where}: {dsse.printable(self.message, 400)}"
+        return f"{self.kind} {where}: {one_line(self.message, 400)}"
 
 
 @dataclass(slots=True)

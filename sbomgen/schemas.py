@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import jsonschema_rs
 
 from sbomgen.errors import OutputFormatError
+from sbomgen.text import one_line
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -127,20 +128,13 @@ class _PythonValidator:
             yield error
 
 
-def _brief(message: str, limit: int = 300) -> str:
-    """The library quotes the whole failing instance (a duplicate in ``components`` quotes all
-    of them): keep the message to one readable line."""
-    message = " ".join(message.split())
-    return message if len(message) <= limit else message[: limit - 1] + "…"
-
-
 def schema_errors(kind: str, document: Any) -> list[str]:
     """Every schema violation as ``/json/pointer: message``; empty when valid."""
     check = validator(kind)
     if check.is_valid(document):
         return []
     errors = sorted(check.iter_errors(document), key=lambda e: list(map(str, e.instance_path)))
-    return [f"/{'/'.join(map(str, e.instance_path))}: {_brief(e.message)}" for e in errors]
+    return [f"/{'/'.join(map(str, e.instance_path))}: {one_line(e.message)}" for e in errors]
 
 
 @cache

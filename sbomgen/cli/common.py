@@ -36,33 +36,10 @@ from sbomgen.errors import (
     OutputWriteError,
     SbomgenError,
 )
+from sbomgen.text import printable
 
 # ---------------------------------------------------------------------------------------------
 # escaping for the terminal and for rich
-
-#: C0 controls (but tab and newline), DEL, C1 controls, the bidirectional overrides and
-#: isolates ("Trojan Source"), line/paragraph separators, and the lone surrogates that
-#: undecodable file names become: none of them is printed raw.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def _visible(match: re.Match) -> str:
-    char = match.group()
-    code = ord(char)
-    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape'd byte of an undecodable name
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def printable(text: object, newlines: bool = True) -> str:
-    """``text`` with every control character shown as an escape (``\\x1b``, ``\\u202e``), so
-    that a name from an image or SBOM cannot move the cursor, recolour, retitle or rewrite the
-    terminal. Tabs stay; newlines stay unless ``newlines`` is false (one-line messages)."""
-    text = str(text)
-    if not newlines:
-        text = text.replace("\r\n", "\n").replace("\n", " ")
-    return _UNSAFE.sub(_visible, text)
-
 
 _BRACKET = re.compile(r"(\\*)\[")
 _TAG_BODY = re.compile(r"[a-z#/@][^\[]*?]")  # what follows "[" in rich's tag pattern

@@ -55,12 +55,6 @@ def shown(value: object, limit: int = 120) -> str:
     return repr(value[:limit]) + ("…" if len(value) > limit else "")
 
 
-def printable(text: str, limit: int = 200) -> str:
-    """``text`` with control characters escaped (``\\x1b``), cut at ``limit``: safe for a terminal line."""
-    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
-    return out + ("…" if len(text) > limit else "")
-
-
 def _json_type(value: object) -> str:
     return {dict: "object", list: "array", str: "string"}.get(type(value), type(value).__name__)
 

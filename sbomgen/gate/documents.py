@@ -17,6 +17,7 @@ import orjson
 from sbomgen import limits
 from sbomgen.errors import LimitExceededError, SbomgenError
 from sbomgen.graph.model import DependencyGraph
+from sbomgen.text import one_line
 
 
 class DocumentError(SbomgenError):
@@ -114,7 +115,7 @@ def _loads(raw: bytes | str, where: str, not_json: str, error: type[SbomgenError
     except orjson.JSONDecodeError as exc:
         if "depth limit exceeded" in str(exc):  # orjson stops at 1024
             raise LimitExceededError(f"{where}: JSON nested more than {depth_limit} deep") from None
-        raise error(f"{not_json} ({_one_line(exc)})") from None
+        raise error(f"{not_json} ({one_line(exc)})") from None
     if json_depth(data) > depth_limit:
         raise LimitExceededError(f"{where}: JSON nested more than {depth_limit} deep")
     return data
@@ -130,9 +131,9 @@ def parse_xml(raw: bytes, where: str):
     try:
         tree = etree.fromstring(raw, parser).getroottree()
     except etree.XMLSyntaxError as exc:
-        raise DocumentError(f"{where}: not well-formed XML ({_one_line(exc)})") from None
+        raise DocumentError(f"{where}: not well-formed XML ({one_line(exc)})") from None
     except ValueError as exc:  # e.g. an encoding declaration lxml refuses
-        raise DocumentError(f"{where}: not readable XML ({_one_line(exc)})") from None
+        raise DocumentError(f"{where}: not readable XML ({one_line(exc)})") from None
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise DocumentError(f"{where}: XML with a DOCTYPE: DTDs and entities are not read in documents from elsewhere")
     return tree
@@ -167,12 +168,6 @@ def detect(path: str) -> Document:
     if isinstance(data.get("_type"), str) and data["_type"].startswith("https://in-toto.io/Statement/"):
         return Document(path, "in-toto", _version(data["_type"].rsplit("/", 1)[-1]), "json", text, data)
     raise DocumentError(f"{path}: JSON, but not SPDX, CycloneDX, an in-toto statement or a DSSE envelope")
-
-
-def _one_line(exc: object, limit: int = 300) -> str:
-    """A library's message as part of one line: white space collapsed, cut short."""
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _version(value: object) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sbomgen.errors import SbomgenError
 from sbomgen.graph import licensing
+from sbomgen.text import quoted
 
 LEVELS = ("error", "warning")
 
@@ -78,14 +79,9 @@ def _line_of(text: str, key: str, table: str | None = None) -> int:
     return start + 1
 
 
-def _brief(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _level(value: Any, text: str, key: str, table: str) -> str:
     if value not in LEVELS:
-        raise PolicyError(f"line {_line_of(text, key, table)}: {table}.{key} must be \"error\" or \"warning\", not {_brief(value)}")
+        raise PolicyError(f"line {_line_of(text, key, table)}: {table}.{key} must be \"error\" or \"warning\", not {quoted(value)}")
     return value
 
 
@@ -145,12 +141,12 @@ def load_policy(path: str) -> Policy:
             for key in ("allow", "deny"):
                 for lic in value.get(key, []):
                     if not isinstance(lic, str):
-                        raise PolicyError(f"{where(key)}: licenses.{key} must list strings, not {_brief(lic)}")
+                        raise PolicyError(f"{where(key)}: licenses.{key} must list strings, not {quoted(lic)}")
                     try:
                         licensing.policy_entry(lic)
                     except licensing.LicenceExpressionError as exc:
                         raise PolicyError(
-                            f"{where(key)}: licenses.{key}: {_brief(lic)} is not an SPDX licence id, ID WITH EXCEPTION or LicenseRef- (it {exc})"
+                            f"{where(key)}: licenses.{key}: {quoted(lic)} is not an SPDX licence id, ID WITH EXCEPTION or LicenseRef- (it {exc})"
                         ) from None
             policy.allow_licenses = list(value.get("allow", []))
             policy.deny_licenses = list(value.get("deny", []))

@@ -10,6 +10,7 @@ from sbomgen.errors import LimitExceededError
 from sbomgen.gate.documents import Inventory, Item
 from sbomgen.gate.policy import Policy, in_range
 from sbomgen.graph import licensing
+from sbomgen.text import one_line
 
 RULES = {
     "licenses.allow": "Every component's licence is allowed and not denied (SPDX expressions: OR needs one such branch, AND all)",
@@ -120,10 +121,6 @@ def evaluate(policy: Policy, inventory: Inventory, context: CheckContext) -> lis
     return results
 
 
-def _brief(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _licence_rules(policy: Policy, items: list[Item]) -> list[RuleResult]:
     """``licenses.allow`` and ``licenses.deny``, read with sbomgen's one SPDX parser
     (:mod:`sbomgen.graph.licensing`, whose :class:`~sbomgen.graph.licensing.LicencePolicy` says
@@ -143,7 +140,7 @@ def _licence_rules(policy: Policy, items: list[Item]) -> list[RuleResult]:
                 if result is not None:
                     result.violations.append(Violation(message, _who(item)))
             continue
-        text = _brief(str(tree))
+        text = one_line(str(tree))
         if allow is not None and not licensing.satisfiable(tree, lambda lic: rules.allowed(lic) and not rules.denied(lic)):
             allow.violations.append(Violation(f"{_label(item)}: licence {text} is not allowed", _who(item)))
         if deny is not None and not licensing.satisfiable(tree, lambda lic: not rules.denied(lic)):
@@ -153,7 +150,6 @@ def _licence_rules(policy: Policy, items: list[Item]) -> list[RuleResult]:
 
 def _provenance_rules(policy: Policy, inventory: Inventory, items: list[Item], keys: list) -> list[RuleResult]:
     from sbomgen.errors import MalformedAttestationError, SignatureError, UsageError
-    from sbomgen.formats.dsse import printable
     from sbomgen.provenance import trusted_statement
 
     exists = RuleResult("provenance.exists", policy.provenance_level)
@@ -168,11 +164,11 @@ def _provenance_rules(policy: Policy, inventory: Inventory, items: list[Item], k
         try:
             statement, signature.note = trusted_statement(path, keys, policy.provenance_require_signature)
         except (SignatureError, UsageError) as exc:
-            signature.violations.append(Violation(printable(str(exc), 400)))
+            signature.violations.append(Violation(one_line(str(exc), 400)))
         except LimitExceededError as exc:
-            exists.violations.append(Violation(printable(str(exc), 400)))
+            exists.violations.append(Violation(one_line(str(exc), 400)))
         except MalformedAttestationError as exc:
-            exists.violations.append(Violation(f"{printable(str(exc), 400)} (not SLSA provenance v1 sbomgen can read)"))
+            exists.violations.append(Violation(f"{one_line(str(exc), 400)} (not SLSA provenance v1 sbomgen can read)"))
     if statement is None:
         why = "no provenance to compare" if exists.violations else "the provenance is not trusted (its signature did not verify)"
         for rule in (signature, subject, dependencies) if exists.violations else (subject, dependencies):
@@ -194,6 +190,6 @@ def _provenance_rules(policy: Policy, inventory: Inventory, items: list[Item], k
             continue
         compared += 1
         if item.sha256 != recorded:
-            dependencies.violations.append(Violation(f"{printable(dep.get('name', ''))}: provenance sha256 {recorded}, SBOM sha256 {item.sha256}", _who(item)))
+            dependencies.violations.append(Violation(f"{one_line(dep.get('name', ''))}: provenance sha256 {recorded}, SBOM sha256 {item.sha256}", _who(item)))
     dependencies.note = f"{compared} dependencies present in both compared"
     return [exists, signature, subject, dependencies]

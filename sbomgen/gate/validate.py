@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sbomgen.gate.documents import Document, DocumentError, detect, dsse_payload, from_document, spdx_tag_value_problems
 from sbomgen.graph import licensing
 from sbomgen.schemas import cyclonedx_xml_errors, schema_errors
+from sbomgen.text import one_line
 
 SUPPORTED = {"spdx": ("2.3",), "cyclonedx": ("1.4", "1.5", "1.6", "1.7")}
 NTIA = ("supplier", "name", "version", "unique id", "dependency relationship", "author", "timestamp")
@@ -45,11 +46,6 @@ class Validation:
 def _split(message: str) -> Finding:
     pointer, _, text = message.partition(": ")
     return Finding(pointer, text)
-
-
-def _brief(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _licence_finding(pointer: str, expression: object, defined: set[str] | None = None) -> Finding | None:
@@ -131,10 +127,10 @@ def _validate_spdx(doc: Document, result: Validation) -> None:
         try:
             document = json_parser.JsonLikeDictParser().parse(copy.deepcopy(doc.data))
         except SPDXParsingError as exc:
-            result.errors += [Finding("", f"spdx-tools: {_brief(m)}") for m in exc.get_messages()]
+            result.errors += [Finding("", f"spdx-tools: {one_line(m)}") for m in exc.get_messages()]
             document = None
         except Exception as exc:  # noqa: BLE001 - a third-party parser on hostile input
-            result.errors.append(Finding("", f"spdx-tools cannot read it ({type(exc).__name__}: {_brief(exc)})"))
+            result.errors.append(Finding("", f"spdx-tools cannot read it ({type(exc).__name__}: {one_line(exc)})"))
             document = None
     else:
         problems = spdx_tag_value_problems(doc)
@@ -144,9 +140,9 @@ def _validate_spdx(doc: Document, result: Validation) -> None:
     if document is None:
         return
     try:
-        result.errors += [Finding("", f"spdx-tools: {_brief(m)}") for m in validate_spdx(document)]
+        result.errors += [Finding("", f"spdx-tools: {one_line(m)}") for m in validate_spdx(document)]
     except Exception as exc:  # noqa: BLE001 - a third-party validator on hostile input
-        result.errors.append(Finding("", f"spdx-tools cannot validate it ({type(exc).__name__}: {_brief(exc)})"))
+        result.errors.append(Finding("", f"spdx-tools cannot validate it ({type(exc).__name__}: {one_line(exc)})"))
 
 
 def _validate_cyclonedx(doc: Document, result: Validation) -> None:

@@ -40,6 +40,8 @@ from functools import cache, lru_cache
 
 from license_expression import get_spdx_licensing
 
+from sbomgen.text import quoted
+
 #: longest expression read (a real one is a few hundred characters)
 MAX_EXPRESSION_CHARS = 65_536
 #: deepest nesting of parentheses
@@ -179,10 +181,6 @@ def _tokens(text: str) -> list[str]:
     return tokens
 
 
-def _brief(text: str, limit: int = 80) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
 class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokens(text)
@@ -220,7 +218,7 @@ class _Parser:
             self.index += 1
             inner = self.expression(depth + 1)
             if self.peek() != ")":
-                raise LicenceExpressionError("has an unclosed '('" if self.peek() is None else f"has {_brief(self.peek())} where ')' is expected")
+                raise LicenceExpressionError("has an unclosed '('" if self.peek() is None else f"has {quoted(self.peek())} where ')' is expected")
             self.index += 1
             if self.peek() is not None and self.peek().upper() == "WITH":
                 raise LicenceExpressionError("puts WITH after a parenthesis (WITH applies to one licence)")
@@ -257,7 +255,7 @@ def _licence(word: str) -> Licence:
     plus = word.endswith("+")
     base = word[:-1] if plus else word
     if not _ID.fullmatch(base):
-        raise LicenceExpressionError(f"has {_brief(word)}, which is not an SPDX id (letters, digits, '.', '-')")
+        raise LicenceExpressionError(f"has {quoted(word)}, which is not an SPDX id (letters, digits, '.', '-')")
     if base.lower() in _DEPRECATED_WITH and not plus:
         licence, exception = _DEPRECATED_WITH[base.lower()]
         return Licence(licence, exception)
@@ -266,7 +264,7 @@ def _licence(word: str) -> Licence:
         return Licence(known.key)
     known = _lookup(base)
     if known is None or base.lower() in _DEPRECATED_WITH:
-        raise LicenceExpressionError(f"has {_brief(word)}, which is neither on the SPDX licence list nor a LicenseRef-")
+        raise LicenceExpressionError(f"has {quoted(word)}, which is neither on the SPDX licence list nor a LicenseRef-")
     if known.is_exception:
         raise LicenceExpressionError(f"uses the exception {known.key} as a licence (say LICENCE WITH {known.key})")
     if not plus:
@@ -281,7 +279,7 @@ def _licence(word: str) -> Licence:
 def _exception(word: str) -> str:
     known = _lookup(word) if _ID.fullmatch(word) else None
     if known is None:
-        raise LicenceExpressionError(f"has {_brief(word)} after WITH, which is not on the SPDX exception list")
+        raise LicenceExpressionError(f"has {quoted(word)} after WITH, which is not on the SPDX exception list")
     if not known.is_exception:
         raise LicenceExpressionError(f"uses the licence {known.key} as an exception after WITH")
     return known.key
@@ -316,7 +314,7 @@ def _parse(text: str) -> Expression:
     tree = parser.expression(0)
     if parser.peek() is not None:
         token = parser.peek()
-        raise LicenceExpressionError("has an unmatched ')'" if token == ")" else f"has {_brief(token)} where AND, OR or the end is expected")
+        raise LicenceExpressionError("has an unmatched ')'" if token == ")" else f"has {quoted(token)} where AND, OR or the end is expected")
     return tree
 
 
@@ -326,7 +324,7 @@ def problem(text: str) -> str | None:
     try:
         parse(text)
     except LicenceExpressionError as exc:
-        return f"licence expression {_brief(text) if isinstance(text, str) else repr(text)} {exc}"
+        return f"licence expression {quoted(text) if isinstance(text, str) else repr(text)} {exc}"
     return None
 
 

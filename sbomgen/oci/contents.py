@@ -43,7 +43,8 @@ from sbomgen import limits
 from sbomgen.errors import ArchiveError, ImageError, NarError, SbomgenError
 from sbomgen.nix.nar import TreeNode, dump_tree
 from sbomgen.nix.storepath import is_store_name
-from sbomgen.oci.reader import BoundedTarInfo, Image, ImageManifest, show
+from sbomgen.oci.reader import BoundedTarInfo, Image, ImageManifest
+from sbomgen.text import quoted
 from sbomgen.verify.compression import STREAM_ERRORS
 
 #: byte -> 1 for the 32 characters of Nix's base32 alphabet, 0 otherwise
@@ -87,9 +88,9 @@ def _split(parts: list[str]) -> tuple[str, str, int] | None:
 def _parts(name: str, what: str) -> list[str]:
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
-        raise ImageError(f"{what}: member {show(name)} has a '..' component: it would escape the image root")
+        raise ImageError(f"{what}: member {quoted(name)} has a '..' component: it would escape the image root")
     if any("\0" in p for p in parts):
-        raise ImageError(f"{what}: member {show(name)} has a NUL byte in its name")
+        raise ImageError(f"{what}: member {quoted(name)} has a NUL byte in its name")
     return parts
 
 
@@ -205,7 +206,7 @@ class _Model:
         for name in rel:
             if current is None or current.kind != _DIR:
                 if current is not None and current.layer == layer:
-                    raise ImageError(f"{what}: member {show(info.name)} is below a {'symlink' if current.kind == _LINK else 'file'}"
+                    raise ImageError(f"{what}: member {quoted(info.name)} is below a {'symlink' if current.kind == _LINK else 'file'}"
                                      " of the same layer: refusing to follow it")
                 current = TreeNode(_DIR, layer)
                 self.budget.add_member()
@@ -233,13 +234,13 @@ class _Model:
             self.content.add_bytes(info.size)
             source = archive.extractfile(info)
             assert source is not None
-            self.spool.keep(source, info.size, node, f"{what}: {show(info.name)}")  # type: ignore[arg-type]
+            self.spool.keep(source, info.size, node, f"{what}: {quoted(info.name)}")  # type: ignore[arg-type]
             return node
         kind = "character device" if info.ischr() else "block device" if info.isblk() else "FIFO" if info.isfifo() else "special file"
-        raise ImageError(f"{what}: member {show(info.name)} is a {kind}: not representable in a store path (NAR)")
+        raise ImageError(f"{what}: member {quoted(info.name)} is a {kind}: not representable in a store path (NAR)")
 
     def _hardlink(self, info: tarfile.TarInfo, layer: int, what: str) -> TreeNode:
-        parts = _parts(info.linkname, f"{what}: hardlink {show(info.name)} -> target")
+        parts = _parts(info.linkname, f"{what}: hardlink {quoted(info.name)} -> target")
         where = _split(parts)
         target = None
         if where is not None:
@@ -250,7 +251,7 @@ class _Model:
                     break
                 target = target.children.get(name.encode(*_ENCODING))  # type: ignore[union-attr]
         if target is None or target.kind != _FILE:
-            raise ImageError(f"{what}: hardlink {show(info.name)} -> {show(info.linkname)} does not name an earlier regular file"
+            raise ImageError(f"{what}: hardlink {quoted(info.name)} -> {quoted(info.linkname)} does not name an earlier regular file"
                              " of the image's store paths")
         return TreeNode(_FILE, layer, executable=target.executable, size=target.size, data=target.data, offset=target.offset)
 
@@ -321,7 +322,7 @@ class _Model:
             try:
                 dump_tree(self.roots[store_path], scan.write, self.spool.chunks)
             except NarError as exc:
-                raise ImageError(f"{self.image.source}: {show(store_path)}: {exc}") from None
+                raise ImageError(f"{self.image.source}: {quoted(store_path)}: {exc}") from None
             entry.nar_sha256, entry.nar_size = scan.hasher.hexdigest(), scan.size
             entry.references = tuple(sorted(scan.refs - {store_path}))
         return dict(sorted(self.found.items()))
@@ -385,13 +386,13 @@ def read_contents(image: Image, scratch: str | None = None) -> ImageContents:
                             model.add(archive, info, number, layer.digest)
                             archive.members.clear()  # a stream needs no index: memory stays flat
                 except tarfile.ReadError as exc:
-                    raise ArchiveError(f"{image.source}: layer {layer.digest} is not a tar, or truncated ({show(str(exc), 120)})") from None
+                    raise ArchiveError(f"{image.source}: layer {layer.digest} is not a tar, or truncated ({quoted(str(exc), 120)})") from None
                 except (tarfile.TarError, *STREAM_ERRORS) as exc:
-                    raise ArchiveError(f"{image.source}: layer {layer.digest} is truncated or corrupt ({show(str(exc), 120)})") from None
+                    raise ArchiveError(f"{image.source}: layer {layer.digest} is truncated or corrupt ({quoted(str(exc), 120)})") from None
                 except (SbomgenError, RecursionError, MemoryError):
                     raise
                 except (ValueError, UnicodeError) as exc:
-                    raise ArchiveError(f"{image.source}: layer {layer.digest} is malformed ({show(str(exc), 120)})") from None
+                    raise ArchiveError(f"{image.source}: layer {layer.digest} is malformed ({quoted(str(exc), 120)})") from None
         store_paths = model.finish()
         return ImageContents(image, manifest, model.store_dirs, store_paths, model.outside_list())
     finally:

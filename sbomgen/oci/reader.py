@@ -41,6 +41,7 @@ from typing import BinaryIO
 
 from sbomgen import limits
 from sbomgen.errors import ArchiveError, ImageError, LimitExceededError, SbomgenError
+from sbomgen.text import quoted
 from sbomgen.verify.compression import STREAM_ERRORS, sniff
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -51,21 +52,14 @@ _CHUNK = 1 << 20
 _ZEROS = bytes(_CHUNK)
 
 
-def show(value: object, limit: int = 80) -> str:
-    """A value from an image, quoted and escaped for a one-line message (control characters,
-    newlines and non-ASCII as escapes), cut to ``limit`` characters."""
-    text = ascii(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def parse_digest(digest: object, what: str) -> tuple[str, str]:
     """``(algorithm, hex)`` of a digest in the OCI grammar sbomgen can verify; :class:`ImageError`
     naming the digest for anything else (unknown algorithm, uppercase, a path)."""
     if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
         algo = digest.partition(":")[0] if isinstance(digest, str) else ""
         if isinstance(digest, str) and re.fullmatch(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*", algo) and algo not in ("sha256", "sha512"):
-            raise ImageError(f"{what}: unsupported digest algorithm in {show(digest)} (sha256 and sha512 are verified)")
-        raise ImageError(f"{what}: invalid digest {show(digest)} (want sha256:<64 hex digits> or sha512:<128 hex digits>)")
+            raise ImageError(f"{what}: unsupported digest algorithm in {quoted(digest)} (sha256 and sha512 are verified)")
+        raise ImageError(f"{what}: invalid digest {quoted(digest)} (want sha256:<64 hex digits> or sha512:<128 hex digits>)")
     algo, _, hexdigest = digest.partition(":")
     return algo, hexdigest
 
@@ -93,7 +87,7 @@ class BoundedTarInfo(tarfile.TarInfo):
                          tarfile.GNUTYPE_LONGLINK):
             bound = limits.current().max_json_bytes
             if self.size > bound:
-                raise LimitExceededError(f"{show(tarfile_.name or 'archive')}: an extended tar header of {self.size} bytes"
+                raise LimitExceededError(f"{quoted(tarfile_.name or 'archive')}: an extended tar header of {self.size} bytes"
                                          f" (more than {bound})")
         return super()._proc_member(tarfile_)
 
@@ -117,7 +111,7 @@ def parse_json(data: bytes, what: str) -> object:
     except RecursionError:
         raise LimitExceededError(f"{what}: JSON nested deeper than {bound.max_json_depth} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ImageError(f"{what} is not JSON ({show(str(exc), 120)})") from None
+        raise ImageError(f"{what} is not JSON ({quoted(str(exc), 120)})") from None
     if not _json_depth_ok(value, bound.max_json_depth):
         raise LimitExceededError(f"{what}: JSON nested deeper than {bound.max_json_depth} levels")
     return value
@@ -143,7 +137,7 @@ class BlobStore:
     def open_file(self, name: str) -> BinaryIO:
         handle = self._open(name)
         if handle is None:
-            raise ImageError(f"{self.source}: {show(name)} is missing")
+            raise ImageError(f"{self.source}: {quoted(name)} is missing")
         return handle
 
     def read_bytes(self, name: str, digest: str | None = None, size: int | None = None) -> bytes:
@@ -152,15 +146,15 @@ class BlobStore:
         with self.open_file(name) as handle:
             data = handle.read(bound + 1)
         if len(data) > bound:
-            raise LimitExceededError(f"{self.source}: {show(name)} is larger than {bound} bytes")
+            raise LimitExceededError(f"{self.source}: {quoted(name)} is larger than {bound} bytes")
         if digest is not None:
             check_digest(data, digest, f"{self.source}: {name}")
         if size is not None and size != len(data):
-            raise ImageError(f"{self.source}: {show(name)} is {len(data)} bytes, its descriptor says {size}")
+            raise ImageError(f"{self.source}: {quoted(name)} is {len(data)} bytes, its descriptor says {size}")
         return data
 
     def read_json(self, name: str, digest: str | None = None, size: int | None = None) -> object:
-        return parse_json(self.read_bytes(name, digest, size), f"{self.source}: {show(name)}")
+        return parse_json(self.read_bytes(name, digest, size), f"{self.source}: {quoted(name)}")
 
     def close(self) -> None:
         pass
@@ -173,7 +167,7 @@ _O_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 def _clean_name(name: str, source: str) -> list[str]:
     parts = name.split("/")
     if any(p in ("", ".", "..") or "\0" in p for p in parts):
-        raise ImageError(f"{source}: invalid blob name {show(name)}")
+        raise ImageError(f"{source}: invalid blob name {quoted(name)}")
     return parts
 
 
@@ -201,14 +195,14 @@ class DirectoryStore(BlobStore):
             return None
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise ImageError(f"{self.source}: {show(name)} is (below) a symlink or not a directory: refusing to follow it") from None
-            raise ImageError(f"{self.source}: cannot open {show(name)} ({exc.strerror})") from None
+                raise ImageError(f"{self.source}: {quoted(name)} is (below) a symlink or not a directory: refusing to follow it") from None
+            raise ImageError(f"{self.source}: cannot open {quoted(name)} ({exc.strerror})") from None
         finally:
             os.close(dirfd)
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             os.close(fd)
-            raise ImageError(f"{self.source}: {show(name)} is not a regular file")
+            raise ImageError(f"{self.source}: {quoted(name)} is not a regular file")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
 
@@ -257,7 +251,7 @@ class TarStore(BlobStore):
                 raise ArchiveError(f"{path}: truncated tar archive (it stops without its end-of-archive blocks)")
         except (tarfile.TarError, *STREAM_ERRORS) as exc:
             self.close()
-            raise ArchiveError(f"{path}: not a tar archive, or truncated ({show(str(exc), 120)})") from None
+            raise ArchiveError(f"{path}: not a tar archive, or truncated ({quoted(str(exc), 120)})") from None
         except BaseException:
             self.close()
             raise
@@ -287,11 +281,11 @@ class TarStore(BlobStore):
             elif member.islnk():
                 target = posixpath.normpath(member.linkname)
             else:
-                raise ImageError(f"{self.source}: {show(name)} is not a regular file")
+                raise ImageError(f"{self.source}: {quoted(name)} is not a regular file")
             if target.startswith(("/", "../")) or target == "..":
-                raise ImageError(f"{self.source}: {show(name)} links outside the archive ({show(member.linkname)})")
+                raise ImageError(f"{self.source}: {quoted(name)} links outside the archive ({quoted(member.linkname)})")
             member = self.members.get(target.removeprefix("./"))
-        raise ImageError(f"{self.source}: {show(name)}: too many links (more than {_MAX_LINK_HOPS}), or a loop")
+        raise ImageError(f"{self.source}: {quoted(name)}: too many links (more than {_MAX_LINK_HOPS}), or a loop")
 
     def _open(self, name: str) -> BinaryIO | None:
         member = self._member(name)
@@ -299,7 +293,7 @@ class TarStore(BlobStore):
             return None
         handle = self.tar.extractfile(member)  # type: ignore[union-attr]
         if handle is None:
-            raise ImageError(f"{self.source}: {show(name)} is not a file")
+            raise ImageError(f"{self.source}: {quoted(name)} is not a file")
         return handle  # type: ignore[return-value]
 
     def close(self) -> None:
@@ -386,7 +380,7 @@ class Image:
                 verifier.finish()  # a mismatch is the better explanation
                 if isinstance(exc, SbomgenError):
                     raise
-                raise ArchiveError(f"{what} is truncated or corrupt ({show(str(exc), 120)})") from None
+                raise ArchiveError(f"{what} is truncated or corrupt ({quoted(str(exc), 120)})") from None
             verifier.finish()
             if counted.hasher is not None:
                 actual = f"{algo}:{counted.hasher.hexdigest()}"
@@ -480,7 +474,7 @@ def _descriptor(value: object, what: str, *, size_required: bool = False) -> _De
     parse_digest(digest, what)
     size = desc.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-        raise ImageError(f"{what} ({digest}): size {show(size)} is not a non-negative integer")
+        raise ImageError(f"{what} ({digest}): size {quoted(size)} is not a non-negative integer")
     if size is None and size_required:
         raise ImageError(f"{what} ({digest}) has no size")
     annotations = desc.get("annotations") or {}
@@ -573,10 +567,10 @@ def _docker_manifests(store: BlobStore, source: str) -> list[ImageManifest]:
             raise ImageError(f"{what} has no Config")
         named = _named_digest(config_name)
         if named is not None:
-            parse_digest(named, f"{what}: Config {show(config_name)}")
+            parse_digest(named, f"{what}: Config {quoted(config_name)}")
         data = store.read_bytes(config_name, named)
         config_digest = named or "sha256:" + hashlib.sha256(data).hexdigest()
-        config = _object(parse_json(data, f"{source}: {show(config_name)}"), f"{source}: config {show(config_name)}")
+        config = _object(parse_json(data, f"{source}: {quoted(config_name)}"), f"{source}: config {quoted(config_name)}")
         rootfs = _object(config.get("rootfs") or {}, f"{source}: config rootfs")
         diff_ids = _list(rootfs.get("diff_ids") or [], f"{source}: config rootfs.diff_ids")
         layer_names = _list(entry.get("Layers") or [], f"{what}: Layers")
@@ -584,16 +578,16 @@ def _docker_manifests(store: BlobStore, source: str) -> list[ImageManifest]:
         for position, name in enumerate(layer_names):
             name = _string(name, f"{what}: layer {position}")
             if not store._exists(name):
-                raise ImageError(f"{source}: manifest.json points at a missing layer {show(name)}")
+                raise ImageError(f"{source}: manifest.json points at a missing layer {quoted(name)}")
             digest = _named_digest(name)
             if digest is not None:
-                parse_digest(digest, f"{source}: layer {show(name)}")
+                parse_digest(digest, f"{source}: layer {quoted(name)}")
                 layers.append(Layer(digest, "application/vnd.docker.image.rootfs.diff.tar", None, name))
                 continue
             # e.g. classic ``docker save`` (``ID/layer.tar``, ID not a content digest): the
             # uncompressed tar must hash to the config's diff id at the same position
             if position >= len(diff_ids):
-                raise ImageError(f"{source}: layer {show(name)} has no diff_id in the config to verify it against")
+                raise ImageError(f"{source}: layer {quoted(name)} has no diff_id in the config to verify it against")
             diff_id = diff_ids[position]
             parse_digest(diff_id, f"{source}: config rootfs.diff_ids[{position}]")
             layers.append(Layer(diff_id, "application/vnd.docker.image.rootfs.diff.tar", None, name, verify_uncompressed=True))
@@ -609,7 +603,7 @@ def open_image(spec: str) -> Image:
     path = rest if explicit else spec
     path = path.split(":", 1)[0] if explicit and prefix == "oci" and not os.path.exists(path) else path
     if not os.path.exists(path):
-        raise ImageError(f"no such image: {show(path)}")
+        raise ImageError(f"no such image: {quoted(path)}")
     if os.path.isdir(path):
         if explicit and prefix != "oci":
             raise ImageError(f"{path} is a directory, not a {prefix}")
