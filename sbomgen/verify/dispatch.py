@@ -64,7 +64,9 @@ def _is_compressed_tar(path: str) -> bool:
     """Whether a gzip/zstd file holds a tar; a compressed file that cannot even be read is an error."""
     try:
         with open_decompressed(path) as stream:
-            head = stream.read(512)
+            head = b""
+            while len(head) < 512 and (more := stream.read(512 - len(head))):
+                head += more
     except TAR_ERRORS as exc:
         raise ArchiveError(f"{path}: truncated or corrupt compressed file ({type(exc).__name__}: {exc})") from None
     return len(head) >= 262 and head[257:262] == b"ustar"

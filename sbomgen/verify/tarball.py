@@ -71,6 +71,27 @@ def _malformed_is_archive_error(source: str) -> Iterator[None]:
         raise ArchiveError(f"{source}: not a tar archive, or truncated or corrupt ({type(exc).__name__}: {exc})") from None
 
 
+class _TruncatedOrCorrupt(tarfile.TarError):
+    pass
+
+
+class _StrictTarInfo(tarfile.TarInfo):
+    """tarfile takes a corrupt or cut header after the first member for the end of the
+    archive, so a damaged tar would read as a shorter one: here it is an error.  Only a zero
+    block ends an archive."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_):  # noqa: D102
+        try:
+            return super().fromtarfile(tarfile_)
+        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:
+            raise _TruncatedOrCorrupt(f"bad header at byte {tarfile_.offset}: {exc}") from None
+        except tarfile.EmptyHeaderError:
+            if tarfile_.offset == 0:
+                raise
+            raise _TruncatedOrCorrupt(f"it stops at byte {tarfile_.offset} without its end-of-archive blocks") from None
+
+
 def _key(seen: dict[str, int], name: str) -> str:
     count = seen.get(name, 0) + 1
     seen[name] = count
@@ -81,8 +102,9 @@ def _members(stream: BinaryIO, source: str, budget: Budget | None) -> Iterator[t
     """(key, info, archive) for each entry of a tar stream; malformed input is an ArchiveError."""
     seen: dict[str, int] = {}
     try:
-        with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as archive:
-            for info in archive:
+        with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20, tarinfo=_StrictTarInfo) as archive:
+            while (info := archive.next()) is not None:
+                archive.members.clear()  # tarfile keeps every header it read: memory would grow with the entries
                 if budget is not None:
                     budget.add_member()
                 yield _key(seen, info.name), info, archive
