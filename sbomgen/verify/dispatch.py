@@ -176,7 +176,7 @@ def _compare_images(left_spec: str, right_spec: str, comparison: Comparison) -> 
     if os.path.isdir(left) and os.path.isdir(right):
         compare_directories(left, right, raw)
     elif os.path.isfile(left) and os.path.isfile(right):
-        compare_tar_files(left, right, raw)
+        compare_tar_files(left, right, raw, skip_content=frozenset(covered))
     else:
         comparison.add(Difference(".", Kind.TYPE, akind, bkind,
                                   "the same image can be in another container; the image contents are compared above"))

@@ -112,19 +112,22 @@ def _members(stream: BinaryIO, source: str, budget: Budget | None) -> Iterator[t
         raise ArchiveError(f"{source}: not a tar archive, or truncated or corrupt ({type(exc).__name__}: {exc})") from None
 
 
-def read_members(stream: BinaryIO, source: str, budget: Budget | None = None) -> tuple[list[Member], str]:
+def read_members(stream: BinaryIO, source: str, budget: Budget | None = None,
+                 skip_content: frozenset[str] = frozenset(), hash_payload: bool = True) -> tuple[list[Member], str]:
     """Every entry of the tar stream, and the SHA-256 of the whole (decompressed) tar,
-    trailing bytes after the end-of-archive blocks included."""
+    trailing bytes after the end-of-archive blocks included ("" unless ``hash_payload``).
+    Entries named in ``skip_content`` are read over without hashing (someone else compares them)."""
     with _malformed_is_archive_error(source):
-        return _read_members(stream, source, budget)
+        return _read_members(stream, source, budget, skip_content, hash_payload)
 
 
-def _read_members(stream: BinaryIO, source: str, budget: Budget | None) -> tuple[list[Member], str]:
-    reader = HashingReader(stream)
+def _read_members(stream: BinaryIO, source: str, budget: Budget | None, skip_content: frozenset[str],
+                  hash_payload: bool) -> tuple[list[Member], str]:
+    reader = HashingReader(stream) if hash_payload else stream
     members: list[Member] = []
     for key, info, archive in _members(reader, source, budget):  # type: ignore[arg-type]
         digest = ""
-        if info.isreg():
+        if info.isreg() and key.removeprefix("./") not in skip_content:
             hasher = hashlib.sha256()
             handle = archive.extractfile(info)
             while chunk := handle.read(1 << 20):  # type: ignore[union-attr]
@@ -136,7 +139,11 @@ def _read_members(stream: BinaryIO, source: str, budget: Budget | None) -> tuple
                    info.uname, info.gname, info.mtime, info.linkname, info.size, digest,
                    (info.devmajor, info.devminor) if info.ischr() or info.isblk() else (0, 0), pax)
         )
-    return members, reader.drain()
+    if not hash_payload:
+        while reader.read(1 << 20):  # trailing bytes still count against the budget
+            pass
+        return members, ""
+    return members, reader.drain()  # type: ignore[union-attr]
 
 
 def _order_difference(left: list[Member], right: list[Member], common: set[str], label: str) -> Difference | None:
@@ -278,13 +285,15 @@ def _describe_in_step(
     return leftover
 
 
-def compare_tar_files(left: str, right: str, comparison: Comparison, label: str = "") -> None:
-    """Compare two tar files, each plain, gzip- or zstd-compressed."""
+def compare_tar_files(left: str, right: str, comparison: Comparison, label: str = "",
+                      skip_content: frozenset[str] = frozenset()) -> None:
+    """Compare two tar files, each plain, gzip- or zstd-compressed.
+
+    ``skip_content``: entries whose content is compared elsewhere (an image's blobs); a
+    difference in them still shows as a difference of the archive."""
     if files_equal(left, right):
         return
     start = len(comparison.differences)
-    lhash, _ = sha256_file(left)
-    rhash, _ = sha256_file(right)
     lkind, rkind = sniff(left), sniff(right)
     if lkind != rkind:
         comparison.add(Difference(label or ".", Kind.COMPRESSION, lkind, rkind, "different compression", Cause.COMPRESSION))
@@ -295,18 +304,22 @@ def compare_tar_files(left: str, right: str, comparison: Comparison, label: str 
                 cause = Cause.TIMESTAMP if field == "mtime" else Cause.COMPRESSION
                 comparison.add(Difference(f"{label or '.'} (gzip header {field})", Kind.GZIP_HEADER,
                                           clip(lhead[field]), clip(rhead[field]), cause=cause))
+    # two plain tars whose bytes differ have different payloads: no need to hash them
+    plain = lkind == rkind == "tar"
     lbudget, rbudget = Budget(left), Budget(right)
     with open_decompressed(left, lbudget) as stream:
-        lmembers, lpayload = read_members(stream, left, lbudget)
+        lmembers, lpayload = read_members(stream, left, lbudget, skip_content, not plain)
     with open_decompressed(right, rbudget) as stream:
-        rmembers, rpayload = read_members(stream, right, rbudget)
-    if lpayload == rpayload:
+        rmembers, rpayload = read_members(stream, right, rbudget, skip_content, not plain)
+    if not plain and lpayload == rpayload:
         if len(comparison.differences) == start:
-            comparison.add(Difference(label or ".", Kind.COMPRESSION, f"sha256:{lhash}", f"sha256:{rhash}",
+            comparison.add(Difference(label or ".", Kind.COMPRESSION, f"sha256:{sha256_file(left)[0]}", f"sha256:{sha256_file(right)[0]}",
                                       "compressed bytes differ, the tar inside is identical", Cause.COMPRESSION))
         return
     before = len(comparison.differences)
     compare_members(lmembers, rmembers, label, comparison, lambda: open_decompressed(left), lambda: open_decompressed(right))
     if len(comparison.differences) == before:
+        if plain:
+            lpayload, rpayload = sha256_file(left)[0], sha256_file(right)[0]
         comparison.add(Difference(label or ".", Kind.CONTENT, f"sha256:{lpayload}", f"sha256:{rpayload}",
                                   "same entries, but the tar streams differ (headers, padding or bytes after the end of the archive)"))
