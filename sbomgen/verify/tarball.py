@@ -102,7 +102,7 @@ def _members(stream: BinaryIO, source: str, budget: Budget | None) -> Iterator[t
     """(key, info, archive) for each entry of a tar stream; malformed input is an ArchiveError."""
     seen: dict[str, int] = {}
     try:
-        with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20, tarinfo=_StrictTarInfo) as archive:
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=_StrictTarInfo) as archive:
             while (info := archive.next()) is not None:
                 archive.members.clear()  # tarfile keeps every header it read: memory would grow with the entries
                 if budget is not None:
