@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -19,6 +20,8 @@ from sbomgen.errors import SigningKeyError
 from sbomgen.fsutil import write_atomic
 
 KEY_TYPES = ("ed25519", "ecdsa-p256")
+#: a PEM key file is under 1 KiB (an encrypted one a little more); nothing larger is read
+MAX_KEY_BYTES = 64 * 1024
 
 
 def _key_id(public_key) -> str:
@@ -56,17 +59,33 @@ class VerifyKey:
                 self.key.verify(signature, data)
             else:
                 self.key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-        except InvalidSignature:
+        except (InvalidSignature, ValueError, TypeError):
             return False
         return True
 
 
 def _read(path: str) -> bytes:
+    """A key file's bytes: a regular file of at most :data:`MAX_KEY_BYTES` (never a device,
+    a fifo or a directory, which could be read forever or not at all)."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise SigningKeyError(f"cannot read key {path}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise SigningKeyError(f"cannot read key {path}: it is {kind}")
+        data = os.read(fd, MAX_KEY_BYTES + 1)
+        while len(data) <= MAX_KEY_BYTES and (chunk := os.read(fd, MAX_KEY_BYTES + 1 - len(data))):
+            data += chunk
+    except OSError as exc:
+        raise SigningKeyError(f"cannot read key {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_KEY_BYTES:
+        raise SigningKeyError(f"{path} is not a PEM key: larger than {MAX_KEY_BYTES} bytes")
+    return data
 
 
 def load_signing_key(path: str) -> SigningKey:
@@ -76,7 +95,7 @@ def load_signing_key(path: str) -> SigningKey:
         key = serialization.load_pem_private_key(data, password.encode() if password else None)
     except TypeError as exc:
         raise SigningKeyError(f"{path}: {exc} (set SBOMGEN_KEY_PASSWORD for an encrypted key)") from None
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         raise SigningKeyError(f"{path} is not a PEM private key (or the password is wrong)") from None
     _check_supported(key, path)
     return SigningKey(key, _key_id(key.public_key()))
@@ -87,10 +106,10 @@ def load_verify_key(path: str) -> VerifyKey:
     data = _read(path)
     try:
         key = serialization.load_pem_public_key(data)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         try:
             key = serialization.load_pem_private_key(data, None).public_key()
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise SigningKeyError(f"{path} is not a PEM public key") from None
     _check_supported(key, path)
     return VerifyKey(key, _key_id(key))

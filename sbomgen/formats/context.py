@@ -47,6 +47,45 @@ class DocumentContext:
         return f"{TOOL_NAME}-{self.tool_version}"
 
 
+@dataclass(frozen=True, slots=True)
+class Completeness:
+    """How complete the dependencies a document lists are, per component.
+
+    Without ``--depth`` every component's dependencies were walked: the graph is complete.
+    With ``--depth N`` the components at depth N were not walked further.  When the graph
+    knows which of them really had dependencies left out (``DependencyGraph.cut_off``, store
+    paths), those are ``cut`` and every other component is complete; a graph that does not know
+    leaves all of them ``unwalked``: their dependencies may or may not be complete.
+    """
+
+    depth: int | None
+    cut: frozenset[str] = frozenset()
+    unwalked: frozenset[str] = frozenset()
+
+    @property
+    def complete(self) -> bool:
+        return not (self.cut or self.unwalked)
+
+    def state(self, store_path: str) -> str:
+        """``complete``, ``incomplete`` (dependencies cut off) or ``unknown`` (not walked)."""
+        if store_path in self.cut:
+            return "incomplete"
+        if store_path in self.unwalked:
+            return "unknown"
+        return "complete"
+
+
+def completeness(graph: DependencyGraph) -> Completeness:
+    """Which components' dependencies the depth limit cut off (see :class:`Completeness`)."""
+    if graph.depth is None:
+        return Completeness(None)
+    cut = getattr(graph, "cut_off", None)
+    if cut is not None:
+        return Completeness(graph.depth, cut=frozenset(p for p in cut if p in graph.components))
+    frontier = frozenset(p for p, c in graph.components.items() if c.depth >= graph.depth)
+    return Completeness(graph.depth, unwalked=frontier)
+
+
 def document_name(graph: DependencyGraph) -> str:
     root = graph.root_component
     label = f"{root.name}-{root.version}" if root.version else root.name

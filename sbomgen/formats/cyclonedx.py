@@ -5,20 +5,58 @@ JSON is written directly from the graph; XML through cyclonedx-python-lib
 ``metadata.component``; every other component is listed once with a ``bom-ref`` equal to its
 store base name ``HASH-NAME`` (stable across runs and stores), SHA-256 digest, purl, CPE when
 known, licences from nixpkgs meta, the fixed-output URL as a ``source-distribution`` reference
-(with the declared hash), and Nix facts as ``nix:*`` properties.  ``dependencies`` carries the
-runtime or build-time graph.
+(with the declared hash; ``distribution`` in 1.5, see :func:`source_reference`), and Nix facts
+as ``nix:*`` properties.  ``dependencies`` carries the runtime or build-time graph and
+``compositions`` says whose dependencies are complete (all, unless ``--depth`` cut some off).
+
+Every field written exists in every version offered (1.5 to 1.7) except the one reference type
+above; both writers take the version-dependent choices from this module, so JSON and XML of one
+version carry the same data.
 """
 
 from __future__ import annotations
 
 from sbomgen.errors import OutputFormatError
-from sbomgen.formats.context import TOOL_NAME, DocumentContext
+from sbomgen.formats.context import TOOL_NAME, DocumentContext, completeness
 from sbomgen.formats.jsontext import dumps
 from sbomgen.graph.model import Component, DependencyGraph, GraphKind, Role
 
 VERSIONS = ("1.5", "1.6", "1.7")
 DEFAULT_VERSION = "1.6"
 FORMATS = ("json", "xml")
+
+#: the download of a fixed-output derivation (a source archive): ``source-distribution`` exists
+#: from CycloneDX 1.6 on; 1.5's closest type is ``distribution`` ("direct or repository download
+#: location", which the URL is), with a comment that says what it is.
+_SOURCE_REFERENCE = {
+    "1.5": ("distribution", "source archive (source-distribution in CycloneDX 1.6 and later)"),
+    "1.6": ("source-distribution", None),
+    "1.7": ("source-distribution", None),
+}
+
+
+def source_reference(version: str) -> tuple[str, str | None]:
+    """The externalReference type (and comment) of a source download in CycloneDX ``version``."""
+    if version not in _SOURCE_REFERENCE:
+        raise OutputFormatError(f"unsupported CycloneDX version {version!r} (choose from: {', '.join(VERSIONS)})")
+    return _SOURCE_REFERENCE[version]
+
+
+#: the order of the compositions written (CycloneDX ``aggregate`` values)
+_AGGREGATES = ("incomplete", "unknown", "complete")
+
+
+def compositions(graph: DependencyGraph, components: list[Component]) -> list[tuple[str, list[str]]]:
+    """(``aggregate``, bom-refs) for each completeness that occurs: the dependencies of the
+    components a ``--depth`` limit cut off are ``incomplete``; of those at the limit when the
+    graph cannot tell whether anything was cut, ``unknown``; of all others ``complete``.
+    Plain ``incomplete`` (not ``incomplete_first_party_only`` and the like): the cut takes
+    first- and third-party dependencies alike.  Supported by every version offered."""
+    state = completeness(graph)
+    groups: dict[str, list[str]] = {aggregate: [] for aggregate in _AGGREGATES}
+    for component in components:
+        groups[state.state(component.store_path)].append(component.ref)
+    return [(aggregate, refs) for aggregate, refs in groups.items() if refs]
 
 
 def _property_pairs(component: Component) -> list[tuple[str, str]]:
@@ -54,7 +92,7 @@ def _property_pairs(component: Component) -> list[tuple[str, str]]:
     return props
 
 
-def _json_component(component: Component, role: Role, image_root: bool) -> dict:
+def _json_component(component: Component, role: Role, image_root: bool, version: str = DEFAULT_VERSION) -> dict:
     """One component as CycloneDX JSON, the same data :func:`_component` gives the library."""
     kind = "container" if image_root else {Role.APPLICATION: "application", Role.SOURCE: "file", Role.LIBRARY: "library"}[role]
     out: dict = {"type": kind, "bom-ref": component.ref, "name": component.name}
@@ -79,8 +117,11 @@ def _json_component(component: Component, role: Role, image_root: bool) -> dict:
     out["purl"] = component.purl
     refs = []
     fixed = component.fixed_output
+    source_type, source_comment = source_reference(version)
     for url in component.download_urls:
-        ref: dict = {"type": "source-distribution", "url": url}
+        ref: dict = {"type": source_type, "url": url}
+        if source_comment:
+            ref["comment"] = source_comment
         if fixed and fixed.mode == "flat" and fixed.algo in _JSON_ALGOS:
             ref["hashes"] = [{"alg": _JSON_ALGOS[fixed.algo], "content": fixed.hash_hex}]
         refs.append(ref)
@@ -115,7 +156,7 @@ def cyclonedx_json_document(
     components = components or graph.sorted_components()
     refs = {c.store_path: c.ref for c in components}
     image = graph.kind is GraphKind.IMAGE
-    root = _json_component(components[0], graph.role(components[0]), image)
+    root = _json_component(components[0], graph.role(components[0]), image, version)
     phase = "build" if graph.kind is GraphKind.BUILDTIME else "post-build"
     metadata_props = [{"name": "nix:closure", "value": graph.kind.value}, {"name": "nix:store_dir", "value": graph.store_dir}]
     if graph.depth is not None:
@@ -133,32 +174,47 @@ def cyclonedx_json_document(
             "component": root,
             "properties": metadata_props,
         },
-        "components": [_json_component(c, graph.role(c), False) for c in components[1:]],
+        "components": [_json_component(c, graph.role(c), False, version) for c in components[1:]],
         "dependencies": [
             {"ref": refs[c.store_path], **({"dependsOn": sorted(refs[d] for d in deps)} if (deps := graph.dependencies(c.store_path)) else {})}
             for c in components
+        ],
+        "compositions": [
+            {"aggregate": aggregate, "dependencies": refs} for aggregate, refs in compositions(graph, components)
         ],
     }
     return document
 
 
-def build_cyclonedx(graph: DependencyGraph, context: DocumentContext):
-    """cyclonedx-python-lib's ``Bom`` of ``graph`` (for XML), see :mod:`sbomgen.formats.cyclonedx_model`;
-    the library is imported only when it is needed (0.1 s of every start otherwise)."""
+class PendingBom:
+    """What :func:`render_cyclonedx` builds cyclonedx-python-lib's ``Bom`` from: the version
+    is known only when rendering, and the ``Bom`` depends on it (:func:`source_reference`)."""
+
+    __slots__ = ("context", "graph")
+
+    def __init__(self, graph: DependencyGraph, context: DocumentContext) -> None:
+        self.graph, self.context = graph, context
+
+
+def build_cyclonedx(graph: DependencyGraph, context: DocumentContext) -> PendingBom:
+    """The XML writer's input for ``graph`` (see :mod:`sbomgen.formats.cyclonedx_model`); the
+    library is imported only when it renders (0.1 s of every start otherwise)."""
+    return PendingBom(graph, context)
+
+
+def render_cyclonedx(bom: PendingBom, fmt: str = "json", version: str = DEFAULT_VERSION) -> str:
+    """cyclonedx-python-lib's rendering of ``bom`` in ``version``, with its ``compositions``
+    (which the library cannot write)."""
     from sbomgen.formats.cyclonedx_model import build_cyclonedx as build
-
-    return build(graph, context)
-
-
-def render_cyclonedx(bom, fmt: str = "json", version: str = DEFAULT_VERSION) -> str:
     from sbomgen.formats.cyclonedx_model import render_cyclonedx as render
 
-    return render(bom, fmt, version)
+    return render(build(bom.graph, bom.context, version), fmt, version, bom.graph)
 
 
 def reference_errors(document: dict) -> list[str]:
     """What the schema cannot see, as ``/json/pointer: message``: every ``bom-ref`` unique
-    across the document (nested components included), and every dependency naming one."""
+    across the document (nested components included), and every dependency and composition
+    naming one."""
     errors: list[str] = []
     refs: dict[str, str] = {}
 
@@ -182,4 +238,12 @@ def reference_errors(document: dict) -> list[str]:
         for j, target in enumerate(dep.get("dependsOn", []) or []):
             if target not in refs:
                 errors.append(f"/dependencies/{index}/dependsOn/{j}: dangling reference {target!r}")
+    for index, composition in enumerate(document.get("compositions", []) or []):
+        if not isinstance(composition, dict):
+            continue
+        for key in ("assemblies", "dependencies"):
+            targets = composition.get(key)
+            for j, target in enumerate(targets if isinstance(targets, list) else []):
+                if not isinstance(target, str) or target not in refs:
+                    errors.append(f"/compositions/{index}/{key}/{j}: dangling reference {target!r}")
     return errors

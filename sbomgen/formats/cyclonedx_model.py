@@ -6,6 +6,8 @@ imported only when XML is asked for.
 
 from __future__ import annotations
 
+import json
+
 from cyclonedx.model import (
     ExternalReference,
     ExternalReferenceType,
@@ -27,7 +29,7 @@ from packageurl import PackageURL
 
 from sbomgen.errors import OutputFormatError
 from sbomgen.formats.context import TOOL_NAME, DocumentContext
-from sbomgen.formats.cyclonedx import DEFAULT_VERSION, FORMATS, VERSIONS, _property_pairs
+from sbomgen.formats.cyclonedx import DEFAULT_VERSION, FORMATS, VERSIONS, _property_pairs, compositions, source_reference
 from sbomgen.graph.model import Component, DependencyGraph, GraphKind, Role
 
 _SCHEMA_VERSIONS = {"1.5": SchemaVersion.V1_5, "1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}
@@ -48,14 +50,17 @@ def _licenses(component: Component) -> list[DisjunctiveLicense]:
     return result
 
 
-def _external_refs(component: Component) -> list[ExternalReference]:
+def _external_refs(component: Component, version: str) -> list[ExternalReference]:
     refs = []
     fixed = component.fixed_output
+    source_type, source_comment = source_reference(version)
     for url in component.download_urls:
         hashes = []
         if fixed and fixed.mode == "flat" and fixed.algo in _HASH_ALGOS:
             hashes.append(HashType(alg=_HASH_ALGOS[fixed.algo], content=fixed.hash_hex))
-        refs.append(ExternalReference(type=ExternalReferenceType.SOURCE_DISTRIBUTION, url=XsUri(url), hashes=hashes))
+        refs.append(
+            ExternalReference(type=ExternalReferenceType(source_type), url=XsUri(url), comment=source_comment, hashes=hashes)
+        )
     meta = component.meta
     if meta and meta.homepage:
         refs.append(ExternalReference(type=ExternalReferenceType.WEBSITE, url=XsUri(meta.homepage)))
@@ -65,7 +70,7 @@ def _external_refs(component: Component) -> list[ExternalReference]:
 _TYPE = {Role.APPLICATION: ComponentType.APPLICATION, Role.SOURCE: ComponentType.FILE, Role.LIBRARY: ComponentType.LIBRARY}
 
 
-def _component(component: Component, role: Role) -> CdxComponent:
+def _component(component: Component, role: Role, version: str) -> CdxComponent:
     digest = component.digest
     meta = component.meta
     return CdxComponent(
@@ -78,15 +83,15 @@ def _component(component: Component, role: Role) -> CdxComponent:
         licenses=_licenses(component),
         cpe=meta.cpe if meta else None,
         description=meta.description if meta else None,
-        external_references=_external_refs(component),
+        external_references=_external_refs(component, version),
         properties=_properties(component),
     )
 
 
-def build_cyclonedx(graph: DependencyGraph, context: DocumentContext) -> Bom:
-    """The CycloneDX BOM for ``graph`` (schema version is chosen when rendering)."""
+def build_cyclonedx(graph: DependencyGraph, context: DocumentContext, version: str = DEFAULT_VERSION) -> Bom:
+    """The CycloneDX BOM for ``graph``, to be rendered in ``version``."""
     components = graph.sorted_components()
-    cdx = {c.store_path: _component(c, graph.role(c)) for c in components}
+    cdx = {c.store_path: _component(c, graph.role(c), version) for c in components}
     if graph.kind is GraphKind.IMAGE:
         cdx[graph.root].type = ComponentType.CONTAINER
     tool = CdxComponent(name=TOOL_NAME, version=context.tool_version, type=ComponentType.APPLICATION)
@@ -141,11 +146,50 @@ def _index_dependencies(bom: Bom) -> None:
     bom.register_dependency = register_dependency  # type: ignore[method-assign]
 
 
-def render_cyclonedx(bom: Bom, fmt: str = "json", version: str = DEFAULT_VERSION) -> str:
+def render_cyclonedx(bom: Bom, fmt: str = "json", version: str = DEFAULT_VERSION, graph: DependencyGraph | None = None) -> str:
+    """The library's JSON or XML of ``bom``; with ``graph``, its ``compositions`` added (the
+    library has no model of them), the same as the JSON writer's."""
     if version not in VERSIONS:
         raise OutputFormatError(f"unsupported CycloneDX version {version!r} (choose from: {', '.join(VERSIONS)})")
     if fmt not in FORMATS:
         raise OutputFormatError(f"unknown CycloneDX format {fmt!r} (choose from: {', '.join(FORMATS)})")
     output_format = OutputFormat.JSON if fmt == "json" else OutputFormat.XML
     text = make_outputter(bom, output_format, _SCHEMA_VERSIONS[version]).output_as_string(indent=2)
+    if graph is not None:
+        groups = compositions(graph, graph.sorted_components())
+        text = _with_compositions_xml(text, groups) if fmt == "xml" else _with_compositions_json(text, groups)
     return text if text.endswith("\n") else text + "\n"
+
+
+def _with_compositions_json(text: str, groups: list[tuple[str, list[str]]]) -> str:
+    data = json.loads(text)
+    data["compositions"] = [{"aggregate": aggregate, "dependencies": refs} for aggregate, refs in groups]
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+#: what follows ``compositions`` in a CycloneDX ``bom`` (XSD sequence, 1.5 to 1.7)
+_AFTER_COMPOSITIONS = (
+    "properties", "vulnerabilities", "annotations", "formulation", "declarations", "definitions", "citations", "signature",
+)
+
+
+def _with_compositions_xml(text: str, groups: list[tuple[str, list[str]]]) -> str:
+    """``<compositions>`` put where the XSD's sequence wants it: after ``dependencies``."""
+    from lxml import etree
+
+    root = etree.fromstring(text.encode("utf-8"), etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True))
+    ns = etree.QName(root).namespace
+    element = etree.Element(f"{{{ns}}}compositions")
+    for aggregate, refs in groups:
+        composition = etree.SubElement(element, f"{{{ns}}}composition")
+        etree.SubElement(composition, f"{{{ns}}}aggregate").text = aggregate
+        dependencies = etree.SubElement(composition, f"{{{ns}}}dependencies")
+        for ref in refs:
+            etree.SubElement(dependencies, f"{{{ns}}}dependency", ref=ref)
+    following = [child for child in root if isinstance(child.tag, str) and etree.QName(child).localname in _AFTER_COMPOSITIONS]
+    if following:
+        following[0].addprevious(element)
+    else:
+        root.append(element)
+    etree.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + etree.tostring(root, encoding="unicode")

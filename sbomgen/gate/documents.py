@@ -7,8 +7,6 @@ are checked against.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass, field
@@ -71,11 +69,13 @@ def detect(path: str) -> Document:
 
 
 def dsse_payload(document: Document) -> dict:
-    data = document.data
-    try:
-        payload = json.loads(base64.b64decode(data["payload"], validate=True))
-    except (KeyError, TypeError, binascii.Error, ValueError) as exc:
-        raise DocumentError(f"{document.path}: DSSE payload is not base64 JSON ({exc})") from None
+    from sbomgen.errors import MalformedAttestationError
+    from sbomgen.formats import dsse
+
+    try:  # the one validating DSSE decoder (formats/dsse.py), bounded like every other reader
+        payload = dsse.decode_envelope(document.data, document.path, payload_type=None).statement(document.path)
+    except MalformedAttestationError as exc:
+        raise DocumentError(str(exc)) from None
     if not isinstance(payload, dict):
         raise DocumentError(f"{document.path}: DSSE payload is not a JSON object")
     return payload

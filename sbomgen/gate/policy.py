@@ -7,6 +7,7 @@ finding the key's line in the text.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ class Policy:
     provenance_required: bool = False
     provenance_file: str | None = None
     provenance_level: str = "error"
+    provenance_keys: list[str] = field(default_factory=list)  # public keys (paths) an envelope must verify with
+    provenance_require_signature: bool | None = None  # None: required when a key is given
     reproducible: bool = False
     reproducible_level: str = "error"
     fixed_hash_fetches: bool = False
@@ -55,7 +58,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "licenses": {"allow": list, "deny": list, "level": str},
     "require": {"digest": str, "purl": str, "license": str, "supplier": str},
     "closure": {"max_components": int, "level": str},
-    "provenance": {"required": bool, "file": str, "level": str},
+    "provenance": {"required": bool, "file": str, "level": str, "key": str, "require_signature": bool},
     "reproducible": {"required": bool, "level": str},
     "fetches": {"require_fixed_hash": bool, "level": str},
 }
@@ -148,6 +151,9 @@ def load_policy(path: str) -> Policy:
             policy.provenance_required = value.get("required", True)
             policy.provenance_file = value.get("file")
             policy.provenance_level = _level(value.get("level", "error"), text, "level", table)
+            if "key" in value:  # relative to the policy file, like a path the user typed next to it
+                policy.provenance_keys = [os.path.join(os.path.dirname(os.path.abspath(path)), os.path.expanduser(value["key"]))]
+            policy.provenance_require_signature = value.get("require_signature")
         elif table == "reproducible":
             policy.reproducible = value.get("required", True)
             policy.reproducible_level = _level(value.get("level", "error"), text, "level", table)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sbomgen.errors import LimitExceededError
 from sbomgen.gate.documents import Inventory, Item
 from sbomgen.gate.policy import Policy, in_range, satisfiable
 
@@ -20,6 +20,7 @@ RULES = {
     "require.supplier": "Every component names its supplier",
     "closure.max_components": "The closure is no larger than allowed",
     "provenance.exists": "Provenance exists for the artifact",
+    "provenance.signature": "The provenance is signed by a trusted key (--key, or key in [provenance])",
     "provenance.subject": "The provenance subject digest matches the artifact",
     "provenance.dependencies": "Every dependency digest in the provenance matches the SBOM",
     "reproducible": "The artifact rebuilds bit for bit",
@@ -64,6 +65,7 @@ class CheckContext:
 
     buildtime: Inventory | None = None
     rebuild: Callable[[], tuple[bool, str]] | None = None  # -> (reproducible, detail)
+    verify_keys: list = field(default_factory=list)  # sbomgen.keys.VerifyKey: the keys provenance must be signed with
 
 
 def evaluate(policy: Policy, inventory: Inventory, context: CheckContext) -> list[RuleResult]:
@@ -103,7 +105,7 @@ def evaluate(policy: Policy, inventory: Inventory, context: CheckContext) -> lis
             result.violations.append(Violation(f"{len(items)} components, more than the {policy.max_components} allowed"))
         results.append(result)
     if policy.provenance_required:
-        results += _provenance_rules(policy, inventory, items)
+        results += _provenance_rules(policy, inventory, items, context.verify_keys)
     if policy.reproducible:
         result = RuleResult("reproducible", policy.reproducible_level)
         if context.rebuild is None:
@@ -126,48 +128,49 @@ def evaluate(policy: Policy, inventory: Inventory, context: CheckContext) -> lis
     return results
 
 
-def _provenance_rules(policy: Policy, inventory: Inventory, items: list[Item]) -> list[RuleResult]:
+def _provenance_rules(policy: Policy, inventory: Inventory, items: list[Item], keys: list) -> list[RuleResult]:
+    from sbomgen.errors import MalformedAttestationError, SignatureError, UsageError
+    from sbomgen.formats.dsse import printable
+    from sbomgen.provenance import trusted_statement
+
     exists = RuleResult("provenance.exists", policy.provenance_level)
+    signature = RuleResult("provenance.signature", policy.provenance_level)
     subject = RuleResult("provenance.subject", policy.provenance_level)
     dependencies = RuleResult("provenance.dependencies", policy.provenance_level)
     path = policy.provenance_file
     statement = None
-    if not path or not os.path.exists(path):
+    if not path or not os.path.lexists(path):
         exists.violations.append(Violation(f"no provenance at {path}" if path else "no provenance given (--provenance or [provenance] file)"))
     else:
         try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            if "payload" in data:
-                import base64
-
-                data = json.loads(base64.b64decode(data["payload"]))
-            statement = data if data.get("predicateType") == "https://slsa.dev/provenance/v1" else None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            exists.violations.append(Violation(f"provenance {path} is unreadable: {exc}"))
-        else:
-            if statement is None:
-                exists.violations.append(Violation(f"{path} is not SLSA provenance v1"))
+            statement, signature.note = trusted_statement(path, keys, policy.provenance_require_signature)
+        except (SignatureError, UsageError) as exc:
+            signature.violations.append(Violation(printable(str(exc), 400)))
+        except LimitExceededError as exc:
+            exists.violations.append(Violation(printable(str(exc), 400)))
+        except MalformedAttestationError as exc:
+            exists.violations.append(Violation(f"{printable(str(exc), 400)} (not SLSA provenance v1 sbomgen can read)"))
     if statement is None:
-        for rule in (subject, dependencies):
-            rule.checked, rule.note = False, "no provenance to compare"
-            rule.violations.append(Violation("cannot be checked without provenance"))
-        return [exists, subject, dependencies]
+        why = "no provenance to compare" if exists.violations else "the provenance is not trusted (its signature did not verify)"
+        for rule in (signature, subject, dependencies) if exists.violations else (subject, dependencies):
+            rule.checked, rule.note = False, why
+            rule.violations.append(Violation(f"cannot be checked: {why}"))
+        return [exists, signature, subject, dependencies]
     root = inventory.root
-    digests = [s.get("digest", {}).get("sha256") for s in statement.get("subject", [])]
+    digests = [s["digest"].get("sha256") for s in statement["subject"]]
     if not root.sha256:
         subject.violations.append(Violation("the artifact has no SHA-256 to compare with", _who(root)))
     elif root.sha256 not in digests:
         subject.violations.append(Violation(f"no provenance subject has sha256 {root.sha256} ({_label(root)})", _who(root)))
     by_path = {i.store_path: i for i in items if i.store_path}
     compared = 0
-    for dep in statement.get("predicate", {}).get("buildDefinition", {}).get("resolvedDependencies", []):
+    for dep in statement["predicate"]["buildDefinition"].get("resolvedDependencies", []):
         item = by_path.get(dep.get("uri", ""))
         recorded = dep.get("digest", {}).get("sha256")
         if item is None or not recorded or not item.sha256:
             continue
         compared += 1
         if item.sha256 != recorded:
-            dependencies.violations.append(Violation(f"{dep.get('name')}: provenance sha256 {recorded}, SBOM sha256 {item.sha256}", _who(item)))
+            dependencies.violations.append(Violation(f"{printable(dep.get('name', ''))}: provenance sha256 {recorded}, SBOM sha256 {item.sha256}", _who(item)))
     dependencies.note = f"{compared} dependencies present in both compared"
-    return [exists, subject, dependencies]
+    return [exists, signature, subject, dependencies]

@@ -103,3 +103,15 @@ def default_state_dir(store_dir: str) -> str:
     if env_state:
         return env_state.rstrip("/")
     return str(Path(store_dir).parent / "var" / "nix")
+
+
+#: where Nix keeps the store unless ``NIX_STORE_DIR`` says otherwise
+DEFAULT_STORE_DIR = "/nix/store"
+
+
+def configured_store_dir() -> str:
+    """The store directory in force for this process: ``$NIX_STORE_DIR``, else ``/nix/store``.
+
+    For paths that come from documents rather than from the user (a statement's ``uri``),
+    which must lie in this store and cannot be used to find one."""
+    return _store_dir_from_env() or DEFAULT_STORE_DIR

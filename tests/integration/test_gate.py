@@ -174,8 +174,13 @@ def test_provenance_rules(nix_store, docs, tmp_path):
     policy = _policy(tmp_path, "[provenance]\nrequired = true\n")
     code, report = _check(nix_store, nix_store.results["app"], policy, "--provenance", str(docs["p.json"]))
     assert code == 0, _failed(report)
-    code, report = _check(nix_store, nix_store.results["app"], policy, "--provenance", str(docs["p.dsse.json"]))
+    # a DSSE envelope is trusted only with the key that signed it (issue 12: no key = not verified)
+    key = docs["p.dsse.json"].parent / "k.pub.pem"
+    code, report = _check(nix_store, nix_store.results["app"], policy, "--provenance", str(docs["p.dsse.json"]), "--key", str(key))
     assert code == 0, _failed(report)
+    code, report = _check(nix_store, nix_store.results["app"], policy, "--provenance", str(docs["p.dsse.json"]))
+    assert code == 1 and set(_failed(report)) == {"provenance.signature", "provenance.subject", "provenance.dependencies"}
+    assert "pass --key" in _failed(report)["provenance.signature"][0]
     code, report = _check(nix_store, docs["c.cdx.json"], policy, "--provenance", str(docs["p.json"]))
     assert code == 0, _failed(report)  # the SBOM file's root digest and store paths are compared too
 
