@@ -560,3 +560,42 @@ def test_rebuild_deletes_nothing_its_build_log_names(scratch_store, tmp_path):
     assert drv["status"] == "differs"
     assert [o["left"] for o in drv["outputs"]] == [os.path.realpath(scratch_store.root / "forger")]
     assert (snapshot(tmp_path / "canary"), snapshot(victim), snapshot(tmp_path / "victim.check")) == before
+
+
+# --- limits from the command line ---------------------------------------------------------
+
+
+def _bomb(path: Path, mib: int, tail: bytes) -> None:
+    """A small .tar.gz of one member of ``mib`` MiB of zeros (a decompression bomb in miniature)."""
+    with gzip.GzipFile(path, "wb", compresslevel=9, mtime=0) as raw, tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("zeros")
+        info.size = (mib << 20) + len(tail)
+        tar.addfile(info, _Zeros(mib << 20, tail))
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size: int, tail: bytes):
+        self.left, self.tail = size, tail
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left:
+            chunk = min(self.left, n if n > 0 else 1 << 20, 1 << 20)
+            self.left -= chunk
+            return bytes(chunk)
+        tail, self.tail = self.tail[:n] if n > 0 else self.tail, self.tail[n:] if n > 0 else b""
+        return tail
+
+
+def test_limits_on_the_command_line_are_bad_input_naming_the_flag(tmp_path):
+    a, b = tmp_path / "a.tar.gz", tmp_path / "b.tar.gz"
+    _bomb(a, 256, b"a")
+    _bomb(b, 256, b"b")
+    assert a.stat().st_size < 400_000
+    run = run_sbomgen("diff", str(a), str(b), "--max-bytes", "16M")
+    assert_one_line_error(run, 2, "--max-bytes", str(16 << 20))
+    many = [tmp_path / "m1.tar", tmp_path / "m2.tar"]
+    for index, path in enumerate(many):
+        path.write_bytes(tar_bytes([_info(f"f{i}", str(i + index).encode()) for i in range(50)]))
+    run = run_sbomgen("diff", str(many[0]), str(many[1]), "--max-members", "20")
+    assert_one_line_error(run, 2, "--max-members")
+    assert run_sbomgen("diff", str(many[0]), str(many[1]), "--max-members", "60").code == 1
