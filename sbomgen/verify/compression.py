@@ -7,6 +7,7 @@ would block, nor a device), every decompressed byte can be counted against a
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
@@ -40,7 +41,7 @@ def open_regular(path: str, follow: bool = False) -> BinaryIO:
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        if exc.errno == getattr(os, "ELOOP", None) and not follow:
+        if exc.errno == errno.ELOOP and not follow:
             raise ArchiveError(f"{path}: became a symlink while it was compared") from None
         raise
     try:
@@ -54,9 +55,9 @@ def open_regular(path: str, follow: bool = False) -> BinaryIO:
         raise
 
 
-def sniff(path: str) -> str:
+def sniff(path: str, follow: bool = True) -> str:
     """``gzip``, ``zstd``, ``tar`` (ustar/gnu magic) or ``other``."""
-    with open_regular(path, follow=True) as handle:
+    with open_regular(path, follow) as handle:
         head = handle.read(512)
     return sniff_bytes(head)
 

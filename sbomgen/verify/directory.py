@@ -111,7 +111,7 @@ def compare_directories(left: str, right: str, comparison: Comparison, prefix: s
                 comparison.add(Difference(label, Kind.SYMLINK, clip(ltarget), clip(rtarget), cause=text_cause(ltarget, rtarget)))
         elif ltype == "file":
             if not compare_nested(lpath, rpath, label, comparison, depth + 1):
-                diff = compare_file_contents(label, lpath, rpath)
+                diff = compare_file_contents(label, lpath, rpath, follow=False)
                 if diff:
                     comparison.add(diff)
         elif ltype in ("char-device", "block-device") and lst.st_rdev != rst.st_rdev:

@@ -89,10 +89,10 @@ def _has_image_members(path: str) -> bool:
 
 def compare_nested(left: str, right: str, label: str, comparison: Comparison, depth: int = 1) -> bool:
     """Recurse into two files that are both archives (diffoscope-style); False when they are not."""
-    lkind, rkind = sniff(left), sniff(right)
+    lkind, rkind = sniff(left, follow=False), sniff(right, follow=False)
     if lkind == "other" or rkind == "other":
         return False
-    if files_equal(left, right):
+    if files_equal(left, right, follow=False):
         return True
     if depth > current().max_nesting:
         raise LimitExceededError(f"{left}: archives nested more than {current().max_nesting} deep")

@@ -361,6 +361,23 @@ def test_directories_compare_links_and_fifos_without_following_or_opening(tmp_pa
     assert snapshot(canary) == before
 
 
+def test_a_file_that_became_a_symlink_during_the_walk_is_not_followed(tmp_path):
+    """Inside a tree, files are opened with O_NOFOLLOW: a swap for a link is an error."""
+    from sbomgen.errors import ArchiveError
+    from sbomgen.verify.dispatch import compare_nested
+    from sbomgen.verify.files import compare_file_contents
+    from sbomgen.verify.model import Comparison
+
+    canary = make_canary(tmp_path)
+    link, plain = tmp_path / "swapped", tmp_path / "plain"
+    link.symlink_to(canary / "secret.txt")
+    plain.write_text("something else\n")
+    with pytest.raises(ArchiveError, match="symlink"):
+        compare_file_contents("swapped", str(link), str(plain), follow=False)
+    with pytest.raises(ArchiveError, match="symlink"):
+        compare_nested(str(link), str(plain), "swapped", Comparison("a", "b", "directory"))
+
+
 def test_directories_compare_full_permission_bits(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for tree in (a, b):
