@@ -163,9 +163,8 @@ class GzipReader:
     def read(self, n: int = -1) -> bytes:
         n = n if n is not None and n > 0 else 1 << 20
         while True:
-            if self._inflater is None:
-                if not self._start_member():
-                    return b""
+            if self._inflater is None and not self._start_member():
+                return b""
             if not self._input:
                 self._input = self.raw.read(1 << 16)
                 if not self._input:

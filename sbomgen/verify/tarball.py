@@ -23,8 +23,20 @@ from typing import BinaryIO
 
 from sbomgen.errors import ArchiveError
 from sbomgen.limits import Budget
-from sbomgen.verify.compression import TAR_ERRORS, HashingReader, gzip_header, open_decompressed, sniff
-from sbomgen.verify.files import TEXT_LIMIT, clip, describe_bytes, files_equal, sha256_file
+from sbomgen.verify.compression import (
+    TAR_ERRORS,
+    HashingReader,
+    gzip_header,
+    open_decompressed,
+    sniff,
+)
+from sbomgen.verify.files import (
+    TEXT_LIMIT,
+    clip,
+    describe_bytes,
+    files_equal,
+    sha256_file,
+)
 from sbomgen.verify.hints import text_cause
 from sbomgen.verify.model import Cause, Comparison, Difference, Kind
 
@@ -81,7 +93,7 @@ class _StrictTarInfo(tarfile.TarInfo):
     block ends an archive."""
 
     @classmethod
-    def fromtarfile(cls, tarfile_):  # noqa: D102
+    def fromtarfile(cls, tarfile_):
         try:
             return super().fromtarfile(tarfile_)
         except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:

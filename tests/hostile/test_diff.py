@@ -28,7 +28,6 @@ from sbomgen.errors import LimitExceededError, SbomgenError
 from tests.helpers import REPO, run_sbomgen
 from tests.hostile.common import assert_one_line_error, make_canary, snapshot
 
-
 # --- generators ---------------------------------------------------------------------------
 
 
@@ -142,7 +141,7 @@ def test_docker_archive_member_metadata_is_compared(tmp_path):
 def test_oci_layouts_differing_only_in_a_tag_or_an_extra_file(tmp_path):
     a = oci_layout(tmp_path / "a", {"org.opencontainers.image.ref.name": "v1"})
     b = oci_layout(tmp_path / "b", {"org.opencontainers.image.ref.name": "v2"})
-    code, report, kinds = diff_json(a, b)
+    code, _, kinds = diff_json(a, b)
     assert code == 1 and ("index.json:/manifests/0/annotations/org.opencontainers.image.ref.name", "json") in kinds, kinds
     c = oci_layout(tmp_path / "c", {"org.opencontainers.image.ref.name": "v1"})
     (c / "planted").write_text("not part of the image\n")
@@ -350,7 +349,7 @@ def test_directories_compare_links_and_fifos_without_following_or_opening(tmp_pa
         (tree / "pipe-link").symlink_to(fifo)
         (tree / "dir-link").symlink_to(canary)
         os.mkfifo(tree / "pipe")
-    code, report, kinds = diff_json(a, b)  # would block forever on a FIFO that is opened
+    code, _, kinds = diff_json(a, b)  # would block forever on a FIFO that is opened
     assert code == 0 and kinds == [], kinds
     (b / "secret").unlink()
     (b / "secret").symlink_to(canary / "sub" / "data.bin")
