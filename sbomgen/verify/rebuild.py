@@ -9,8 +9,10 @@ build), and so are derivations for another platform.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -42,15 +44,49 @@ class RebuildResult:
 
 
 def _remove_tree(path: str) -> None:
-    """Delete a path Nix left behind (read-only store copies included)."""
-    if not os.path.lexists(path):
+    """Delete a path Nix left behind (read-only store copies included), following no link:
+    a symlink is removed itself, a directory's own permissions are opened (through its file
+    descriptor, never a path that could be swapped) and it is removed with rmtree's
+    symlink-attack-safe walk."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
         return
-    for dirpath, _dirs, _files in os.walk(path):
-        os.chmod(dirpath, stat.S_IRWXU)
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    else:
+    if not stat.S_ISDIR(info.st_mode):
         os.unlink(path)
+        return
+    for _dirpath, _dirs, _files, dirfd in os.fwalk(path, follow_symlinks=False):
+        os.fchmod(dirfd, stat.S_IRWXU)
+    shutil.rmtree(path)
+
+
+def _check_paths(store: NixStore, drv, check_paths: dict[str, str]) -> dict[str, str]:
+    """The ``<out>.check`` pairs that Nix can have made for this derivation: Nix's messages
+    are parsed from its stderr, which the build log shares, so a build could print a
+    "differs from" line naming any path.  Only an output of this derivation and that output
+    plus ``.check``, directly inside the store directory, are compared and later deleted."""
+    outputs = {o.path for o in drv.outputs.values() if o.path}
+    return {
+        original: check for original, check in check_paths.items()
+        if original in outputs and check == original + ".check" and os.path.dirname(check) == store.store_dir
+    }
+
+
+def _kept_build_dirs(drv_name: str, kept: tuple[str, ...]) -> list[str]:
+    """Build directories Nix says it kept for this derivation, as Nix names them
+    (``<tmp>/nix-build-<name>.drv-<n>``, a real directory); anything else the log names is left alone."""
+    pattern = re.compile(rf"nix-build-{re.escape(drv_name)}\.drv-\d+")
+    roots = {os.path.realpath(d) for d in (tempfile.gettempdir(), os.environ.get("TMPDIR") or "/tmp", "/tmp")}
+    found = []
+    for path in kept:
+        parent, base = os.path.split(path)
+        if pattern.fullmatch(base) and os.path.realpath(parent) in roots:
+            try:
+                if stat.S_ISDIR(os.lstat(path).st_mode):
+                    found.append(path)
+            except OSError:
+                continue
+    return found
 
 
 def rebuild_one(store: NixStore, drv_path: str, keep_check: bool = False) -> RebuildResult:
@@ -62,14 +98,15 @@ def rebuild_one(store: NixStore, drv_path: str, keep_check: bool = False) -> Reb
         return RebuildResult(drv_path, name, "skipped", f"built for {drv.system}, this machine is {nix_cli.local_system()}")
     outcome = nix_cli.check(drv_path)
     result = RebuildResult(drv_path, name, outcome.status, outcome.message)
+    check_paths = _check_paths(store, drv, outcome.check_paths)
     try:
-        for original, check_path in sorted(outcome.check_paths.items()):
+        for original, check_path in sorted(check_paths.items()):
             result.comparisons.append(compare(original, check_path))
     finally:
-        for kept in outcome.kept_build_dirs:
+        for kept in _kept_build_dirs(name, outcome.kept_build_dirs):
             shutil.rmtree(kept, ignore_errors=True)
         if not keep_check:
-            for check_path in outcome.check_paths.values():
+            for check_path in check_paths.values():
                 _remove_tree(check_path)
     return result
 

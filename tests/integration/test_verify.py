@@ -308,7 +308,11 @@ def test_docker_archives(repro, tmp_path):
 def test_image_kinds_compared_across_formats(repro, tmp_path):
     archive = _tar_dir(repro.results["oci-a"], tmp_path / "a.tar")
     code, report, _ = _diff(repro, repro.results["oci-a"], archive)
-    assert code == 0 and report["kind"] == "oci-layout vs oci-archive"
+    # the same image in another container: only the container differs (issue 12: identical
+    # means the same bytes, so a layout and an archive are never identical)
+    assert code == 1 and report["kind"] == "oci-layout vs oci-archive"
+    assert _kinds(report) == [(".", "type", None)]
+    assert (report["differences"][0]["before"], report["differences"][0]["after"]) == ("oci-layout", "oci-archive")
 
 
 @pytest.mark.skipif(shutil.which("zstd") is None, reason="zstd not installed")
