@@ -186,3 +186,19 @@ VERIFY_EXIT_CODES: dict[int, str] = {
     DependencyMissingError.exit_code: "a resolved dependency is missing from the store",
     MalformedAttestationError.exit_code: "not a well-formed statement or DSSE envelope",
 }
+
+
+# Exit codes of the CLI's error boundary that are no SbomgenError's (sbomgen/cli/common.py).
+
+#: SIGINT (Ctrl-C), as a shell reports a process killed by it: 128 + 2
+INTERRUPTED_EXIT = 130
+#: stdout was closed before everything was written (``| head``): 128 + SIGPIPE, never success
+BROKEN_PIPE_EXIT = 141
+#: SIGTERM: temporary files removed, then 128 + 15
+TERMINATED_EXIT = 143
+
+EXIT_CODES.update({
+    INTERRUPTED_EXIT: "interrupted (SIGINT); temporary files removed",
+    BROKEN_PIPE_EXIT: "stdout closed before the output was complete (broken pipe)",
+    TERMINATED_EXIT: "terminated (SIGTERM); temporary files removed",
+})

@@ -1,11 +1,16 @@
-"""Writing outputs safely: all or nothing, never a half-written file."""
+"""Writing outputs safely: all or nothing, never a half-written file, never a destroyed one."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO
 
 from sbomgen.errors import OutputWriteError, SbomgenError
 
@@ -28,55 +33,139 @@ def _umask() -> int:
     return current
 
 
+# Outputs never destroy.
+#
+# * ``-`` is stdout.
+# * A path that names this process's own stdout or stderr (``/dev/stdout``, ``/proc/self/fd/1``,
+#   the file a shell redirected stdout to) is written through that stream.
+# * A FIFO, a character or block device, a socket, anything under /dev or /proc — anything
+#   that is not a regular file — is opened and written to, never replaced or truncated.
+# * A regular file is replaced atomically: a temporary file in the same directory, then a
+#   rename. The replaced file keeps its permission bits (unless the caller asks for a mode).
+# * A symlink is written *through*: its target is replaced (or created) and the link is kept.
+# * A directory is never an output file: that is an error, and nothing in it is touched.
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    path: str  # what to open or replace (a symlink resolved)
+    stream: int | None  # 1 or 2: write to our own stdout/stderr
+    in_place: bool  # not a regular file: open and write, never replace
+    mode: int | None  # permission bits of the regular file being replaced
+
+
+def _same_file(info: os.stat_result, fd: int) -> bool:
+    try:
+        other = os.fstat(fd)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == (other.st_dev, other.st_ino) and not stat.S_ISDIR(info.st_mode)
+
+
+def _target(path: str) -> _Target:
+    if path == "-":
+        return _Target(path, 1, True, None)
+    try:
+        info = os.stat(path)  # follows symlinks: what a write would reach
+    except FileNotFoundError:
+        # a new file, or a dangling symlink: create what the link names
+        real = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
+        return _Target(real, None, False, None)
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise OutputWriteError(f"cannot write {path}: it is a directory")
+    for fd in (1, 2):
+        if _same_file(info, fd):
+            return _Target(path, fd, True, None)
+    real = os.path.realpath(path)
+    if not stat.S_ISREG(info.st_mode) or real.startswith(("/dev/", "/proc/", "/sys/")):
+        return _Target(path, None, True, None)
+    return _Target(real, None, False, stat.S_IMODE(info.st_mode))
+
+
+def is_stdout(path: str) -> bool:
+    """Whether writing ``path`` writes our stdout (``-``, ``/dev/stdout``, ``/dev/fd/1``...)."""
+    if path == "-":
+        return True
+    try:
+        return _target(path).stream == 1
+    except OutputWriteError:
+        return False
+
+
 def check_writable(path: str) -> None:
     """Fail now, with :class:`OutputWriteError`, if ``path`` could not be written later:
     a 40,000-package SBOM should not be built only to find its directory missing."""
-    if path == "-":
+    target = _target(path)
+    if target.stream is not None:
         return
-    directory = os.path.dirname(os.path.abspath(path))
+    if target.in_place:
+        if not os.access(target.path, os.W_OK):
+            raise OutputWriteError(f"cannot write {path}: permission denied")
+        return
+    directory = os.path.dirname(target.path)
     if not os.path.isdir(directory):
         raise OutputWriteError(f"cannot write {path}: the directory {directory} does not exist")
-    if os.path.isdir(path):
-        raise OutputWriteError(f"cannot write {path}: it is a directory")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise OutputWriteError(f"cannot write {path}: permission denied on {directory}")
 
 
-def write_atomic_bytes(path: str, data: bytes, mode: int | None = None) -> None:
-    """:func:`write_atomic` for bytes (``-`` writes them to stdout)."""
-    if path == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+@contextmanager
+def open_output(path: str, mode: int | None = None) -> Iterator[BinaryIO]:
+    """A binary handle to write the output ``path`` through, following the rules above: the
+    new content replaces a regular file only when the block ends without an exception (the
+    temporary file is removed on every other way out, SIGTERM included)."""
+    target = _target(path)
+    if target.stream is not None:
+        stream = sys.stdout if target.stream == 1 else sys.stderr
+        stream.flush()
+        yield stream.buffer
+        stream.buffer.flush()
         return
-    _write(path, data, mode)
-
-
-def write_atomic(path: str, text: str, mode: int | None = None) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename.
-
-    ``-`` writes to stdout.  ``mode`` sets the file's permissions (default: 0666 less the
-    umask).  Any failure leaves ``path`` as it was and raises
-    :class:`OutputWriteError`.
-    """
-    if path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    if target.in_place:
+        try:
+            fd = os.open(target.path, os.O_WRONLY | getattr(os, "O_NOCTTY", 0))
+            handle = os.fdopen(fd, "wb")
+        except OSError as exc:
+            raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+        try:
+            with handle:
+                yield handle
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+            raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
         return
-    _write(path, text.encode("utf-8"), mode)
-
-
-def _write(path: str, data: bytes, mode: int | None) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
+    directory = os.path.dirname(target.path)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target.path)}.", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
-        os.replace(tmp, path)
+            yield handle
+        bits = mode if mode is not None else target.mode if target.mode is not None else 0o666 & ~_umask()
+        os.chmod(tmp, bits)
+        os.replace(tmp, target.path)
         tmp = None
     except OSError as exc:
         raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def write_atomic_bytes(path: str, data: bytes, mode: int | None = None) -> None:
+    """:func:`write_atomic` for bytes (``-`` writes them to stdout)."""
+    with open_output(path, mode) as handle:
+        handle.write(data)
+
+
+def write_atomic(path: str, text: str, mode: int | None = None) -> None:
+    """Write ``text`` to ``path`` (see :func:`open_output`): a regular file through a temporary
+    file in the same directory and a rename, so that any failure leaves ``path`` as it was and
+    raises :class:`OutputWriteError`; ``-``, FIFOs and devices are written to.  ``mode`` sets a
+    new file's permissions (default: an existing file's, or 0666 less the umask)."""
+    write_atomic_bytes(path, text.encode("utf-8"), mode)

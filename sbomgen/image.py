@@ -15,7 +15,16 @@ from sbomgen.nix import cli as nix_cli
 from sbomgen.nix.store import NixStore
 from sbomgen.nix.storepath import path_name, resolve_input
 from sbomgen.oci.layering import plan_layers
-from sbomgen.oci.writer import BlobStore, ImageConfig, assemble, attach_referrer, contents_entries, store_path_entries, write_output
+from sbomgen.oci.writer import (
+    BlobStore,
+    ImageConfig,
+    assemble,
+    attach_referrer,
+    check_output,
+    contents_entries,
+    store_path_entries,
+    write_output,
+)
 
 SPDX_TYPE = "application/spdx+json"
 CDX_TYPE = "application/vnd.cyclonedx+json"
@@ -40,6 +49,7 @@ class ImageRequest:
     attach_sbom: bool = False
     provenance: str | None = None
     db_path: str | None = None
+    force: bool = False  # replace a layout sbomgen wrote before at ``output``
 
 
 @dataclass(slots=True)
@@ -73,6 +83,7 @@ def _absolute(command: tuple[str, ...], root: str) -> list[str]:
 def build_image(request: ImageRequest) -> ImageResult:
     if request.max_layers < 1:
         raise UsageError("--max-layers must be at least 1")
+    check_output(request.output, request.fmt, request.force)  # refuse before minutes of packing
     resolved = resolve_input(request.target)
     store = NixStore(resolved.store_dir, db_path=request.db_path)
     store.require_valid(resolved.store_path)
@@ -123,7 +134,7 @@ def build_image(request: ImageRequest) -> ImageResult:
         image = assemble(blobs, spec, layers, history)
         if request.attach_sbom or request.provenance:
             _attach(blobs, image, request, spec)
-        write_output(image, spec, request.output, request.fmt, mtime)
+        write_output(image, spec, request.output, request.fmt, mtime, force=request.force)
         return ImageResult(
             request.output, request.fmt, image.manifest.digest,
             [(layer.digest, group) for layer, group in zip(layers, [*plan, contents] if contents else plan)],

@@ -7,9 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
-from sbomgen.cli.common import run_guarded
+from sbomgen.cli.common import console as make_console
+from sbomgen.cli.common import markup_safe as escape
+from sbomgen.cli.common import printable
+from sbomgen.cli.common import BOUNDARY_CODES, command, run_guarded
 from sbomgen.fsutil import write_atomic
 
 DIFF_HELP = """Compare two builds bit for bit: store paths or directories, files, tar/tar.gz/tar.zst,
@@ -32,8 +34,8 @@ def print_comparison(comparison, max_differences: int, console: Console) -> None
         return
     causes = ", ".join(f"{k}: {v}" for k, v in comparison.causes().items())
     console.print(
-        f"[red]DIFFERENT[/red]: {escape(comparison.left)} vs {escape(comparison.right)} ({comparison.kind}): "
-        f"{len(diffs)} difference(s) ({causes})"
+        f"[red]DIFFERENT[/red]: {escape(comparison.left)} vs {escape(comparison.right)} ({escape(comparison.kind)}): "
+        f"{len(diffs)} difference(s) ({escape(causes)})"
     )
     last_path = None
     for diff in diffs[:max_differences]:
@@ -64,7 +66,7 @@ def diff_command(
         if json_path:
             write_atomic(json_path, json.dumps(comparison.as_json(max_differences), indent=2) + "\n")
         if json_path != "-":
-            print_comparison(comparison, max_differences, Console(highlight=False, soft_wrap=True))
+            print_comparison(comparison, max_differences, make_console())
         if not comparison.identical:
             raise typer.Exit(1)
 
@@ -98,15 +100,15 @@ def rebuild_command(
 
         from sbomgen.verify.rebuild import rebuild, summary
 
-        err = Console(stderr=True)
-        console = Console(highlight=False, soft_wrap=True)
+        err = make_console(stderr=True)
+        console = make_console()
         show_progress = err.is_terminal and json_path != "-"
         if show_progress:
-            columns = (TextColumn("Rebuilding {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            columns = (TextColumn("Rebuilding {task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=err, transient=True) as bar:
                 task = bar.add_task("", total=None)
                 results = rebuild(target, recursive=recursive, keep_check=keep_check,
-                                  progress=lambda done, total, name: bar.update(task, completed=done, total=total, description=name))
+                                  progress=lambda done, total, name: bar.update(task, completed=done, total=total, description=printable(name)))
         else:
             results = rebuild(target, recursive=recursive, keep_check=keep_check)
         totals = summary(results)
@@ -136,5 +138,5 @@ def rebuild_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("diff", help=DIFF_HELP)(diff_command)
-    app.command("rebuild", help=REBUILD_HELP)(rebuild_command)
+    app.command("diff", help=DIFF_HELP + BOUNDARY_CODES)(command(limits=True)(diff_command))
+    app.command("rebuild", help=REBUILD_HELP + BOUNDARY_CODES)(command()(rebuild_command))

@@ -6,11 +6,11 @@ import json
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from sbomgen.cli.common import run_guarded
+from sbomgen.cli.common import console as make_console
+from sbomgen.cli.common import markup_safe as escape
+from sbomgen.cli.common import BOUNDARY_CODES, command, run_guarded
 from sbomgen.fsutil import write_atomic
 
 VALIDATE_HELP = """Validate SBOMs and attestations: SPDX 2.3 (JSON, tag-value), CycloneDX 1.4-1.7
@@ -47,10 +47,10 @@ def validate_command(
         if json_out:
             write_atomic(json_out, json.dumps([r.as_json() for r in results], indent=2) + "\n")
         if json_out != "-":
-            console = Console(highlight=False, soft_wrap=True)
+            console = make_console()
             for result in results:
                 verdict = "[green]VALID[/green]" if result.valid else "[red]INVALID[/red]"
-                console.print(f"{verdict} {escape(result.path)}: {result.kind} {result.version} ({result.encoding})")
+                console.print(f"{verdict} {escape(result.path)}: {escape(f'{result.kind} {result.version} ({result.encoding})')}")
                 for error in result.errors[:50]:
                     console.print(f"  {escape(result.path)}:{escape(error.pointer or '/')}: {escape(error.message)}")
                 if len(result.errors) > 50:
@@ -153,7 +153,7 @@ def _rebuild(target: str) -> tuple[bool, str]:
 
 
 def _print_table(results, target: str, components: int) -> None:
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     table = Table(title=f"Policy check of {escape(target)} ({components} components)")
     for column in ("rule", "level", "result", "details"):
         table.add_column(column)
@@ -164,7 +164,7 @@ def _print_table(results, target: str, components: int) -> None:
         details = "; ".join(v.message for v in result.violations[:3])
         if len(result.violations) > 3:
             details += f"; … {len(result.violations) - 3} more"
-        table.add_row(result.rule, result.level, status, escape(details or result.note))
+        table.add_row(escape(result.rule), escape(result.level), status, escape(details or result.note))
     console.print(table)
     from sbomgen.gate.reports import errors
 
@@ -173,5 +173,5 @@ def _print_table(results, target: str, components: int) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("validate", help=VALIDATE_HELP)(validate_command)
-    app.command("check", help=CHECK_HELP)(check_command)
+    app.command("validate", help=VALIDATE_HELP + BOUNDARY_CODES)(command(limits=True)(validate_command))
+    app.command("check", help=CHECK_HELP + BOUNDARY_CODES)(command(limits=True)(check_command))

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sbomgen.cli.common import run_guarded
+from sbomgen.cli.common import command, echo, run_guarded
 
 GRAPH_HELP = """Draw the dependency graph (SVG, PNG or DOT, by the output's extension).
 
@@ -18,7 +18,7 @@ build-time edges dashed. --highlight NAME marks a package and every path from th
 
 WHY_HELP = """Why is NAME in the closure? Print the dependency chains from the target to it, shortest first.
 
-Exit 0 when NAME is in the closure, 1 when it is not.
+Exit 0 when NAME is in the closure, 1 when it is not (70 is a bug, never "not found").
 """
 
 
@@ -42,7 +42,7 @@ def graph_command(
             raise OutputFormatError(f"cannot tell the graph format of {output!r}: use .svg, .png or .dot")
         graph = load_graph(target, buildtime=buildtime, depth=depth, db_path=db).graph
         if highlight and not dot.matching(graph, highlight):
-            print(f"sbomgen: note: nothing named {highlight!r} in this graph", file=sys.stderr)
+            echo(f"sbomgen: note: nothing named {highlight!r} in this graph", err=True)
         drawn = dot.build_dot(graph, highlight, max_nodes)
         data = dot.render(drawn, fmt)
         write_atomic_bytes(output, data)
@@ -50,7 +50,7 @@ def graph_command(
             print(f"sbomgen: note: drew {drawn.shown} of {drawn.total} nodes (the {drawn.cut} farthest from the target were cut: "
                   "raise --max-nodes or lower --depth)", file=sys.stderr)
         if output != "-":
-            print(f"wrote {output}: {drawn.shown} nodes")
+            echo(f"wrote {output}: {drawn.shown} nodes")
 
     run_guarded(work)
 
@@ -69,7 +69,7 @@ def why_command(
         graph = load_graph(target, buildtime=buildtime, db_path=db).graph
         targets = dot.matching(graph, name)
         if not targets:
-            print(f"{name} is not in the {graph.kind.value} closure of {target}")
+            echo(f"{name} is not in the {graph.kind.value} closure of {target}")
             raise typer.Exit(1)
         found, total = dot.chains(graph, targets, limit)
 
@@ -78,15 +78,15 @@ def why_command(
             text = f"{component.name} {component.version}".strip()
             return text + (f" ({component.output})" if component.output and component.output != "out" else "")
 
-        print(f"{name} is in the {graph.kind.value} closure of {target} through {total} chain(s):")
+        echo(f"{name} is in the {graph.kind.value} closure of {target} through {total} chain(s):")
         for chain in found:
-            print("  " + " -> ".join(label(p) for p in chain))
+            echo("  " + " -> ".join(label(p) for p in chain))
         if total > len(found):
-            print(f"  … {total - len(found)} more (raise --max-chains)")
+            echo(f"  … {total - len(found)} more (raise --max-chains)")
 
     run_guarded(work)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("graph", help=GRAPH_HELP)(graph_command)
-    app.command("why", help=WHY_HELP)(why_command)
+    app.command("graph", help=GRAPH_HELP)(command(limits=True)(graph_command))
+    app.command("why", help=WHY_HELP)(command(limits=True)(why_command))

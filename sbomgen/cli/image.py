@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-
-from sbomgen.cli.common import run_guarded
+from sbomgen.cli.common import command, console, echo, markup_safe, run_guarded
 
 IMAGE_HELP = """Pack a Nix closure into a deterministic layered image: one layer per store path
 (most shared first, like dockerTools.buildLayeredImage), byte-identical across runs.
@@ -15,6 +13,10 @@ IMAGE_HELP = """Pack a Nix closure into a deterministic layered image: one layer
 Formats: an OCI image layout directory (oci), an oci-archive or a docker-archive tar.
 --attach-sbom stores the image's SPDX and CycloneDX SBOMs in the layout as OCI 1.1
 referrers of the image.
+
+Nothing is ever deleted: -o PATH must be new or an empty directory, or an image layout sbomgen
+wrote before (replaced only with --force); any other existing path is refused (exit 9). An
+archive format writes -o like any output file: -, a FIFO or a device is written to.
 """
 
 
@@ -35,6 +37,7 @@ def image_command(
     attach_sbom: Annotated[bool, typer.Option("--attach-sbom", help="Attach SPDX and CycloneDX SBOMs as OCI referrers.")] = False,
     attach_provenance: Annotated[Optional[str], typer.Option("--attach-provenance", metavar="FILE", help="Attach this provenance (statement or DSSE) as a referrer.")] = None,
     db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the image layout sbomgen wrote before at PATH (any other existing non-empty PATH is refused).")] = False,
 ) -> None:
     def work() -> None:
         from sbomgen.errors import UsageError
@@ -42,16 +45,16 @@ def image_command(
 
         if (attach_sbom or attach_provenance) and fmt == "docker-archive":
             raise UsageError("--attach-sbom/--attach-provenance need an OCI format: docker-archives have no referrers")
-        err = Console(stderr=True)
+        err = console(stderr=True)
         request = ImageRequest(
             target=target, output=output, name=name, tag=tag, contents=tuple(contents or ()),
             entrypoint=tuple(entrypoint.split()) if entrypoint else (), cmd=tuple(cmd or ()), env=tuple(env or ()),
             working_dir=working_dir, exposed_ports=tuple(port or ()), labels=tuple(label or ()), max_layers=max_layers,
-            fmt=fmt, attach_sbom=attach_sbom, provenance=attach_provenance, db_path=db,
+            fmt=fmt, attach_sbom=attach_sbom, provenance=attach_provenance, db_path=db, force=force,
         )
-        with err.status(f"Packing {target}…") if err.is_terminal else _null():
+        with err.status(f"Packing {markup_safe(target)}…") if err.is_terminal else _null():
             result = build_image(request)
-        print(f"wrote {result.output} ({result.fmt}): manifest {result.manifest_digest}")
+        echo(f"wrote {result.output} ({result.fmt}): manifest {result.manifest_digest}")
         print(f"  {len(result.layers)} layers for {result.closure_size} store paths" + (f", {len(result.referrers)} referrers" if result.referrers else ""))
 
     run_guarded(work)
@@ -64,4 +67,4 @@ def _null():
 
 
 def register(app: typer.Typer) -> None:
-    app.command("image", help=IMAGE_HELP)(image_command)
+    app.command("image", help=IMAGE_HELP)(command()(image_command))

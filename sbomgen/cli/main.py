@@ -15,10 +15,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from sbomgen.cli.common import DefaultCommandGroup, exit_code_table, make_app, run_guarded
+from sbomgen.cli.common import DefaultCommandGroup, command, console, exit_code_table, make_app, markup_safe, printable, run_app, run_guarded
 from sbomgen.errors import EXIT_CODES
-from sbomgen.fsutil import check_writable, write_atomic_bytes
+from sbomgen.fsutil import check_writable, is_stdout, write_atomic_bytes
 from sbomgen.graph.model import GraphKind
 
 
@@ -66,6 +67,7 @@ def _human_size(size: int) -> str:
 
 
 @app.command("sbom")
+@command(limits=True)
 def sbom_command(
     target: Annotated[str, typer.Argument(metavar="TARGET", help="./result symlink, store path (any output), or .drv path.", show_default=False)],
     buildtime: Annotated[bool, typer.Option("--buildtime", help="Build-time closure (derivation graph) instead of runtime references.")] = False,
@@ -109,11 +111,11 @@ def sbom_command(
         )
         for output in outputs:
             check_writable(output.path)
-        to_stdout = any(o.path == "-" for o in outputs)
-        err = Console(stderr=True)
+        to_stdout = any(is_stdout(o.path) for o in outputs)
+        err = console(stderr=True)
         show_progress = err.is_terminal and not json_summary
         closure = "build-time" if buildtime else "runtime"
-        with err.status(f"Reading the {closure} closure of {target}…") if show_progress else nullcontext():
+        with err.status(f"Reading the {closure} closure of {markup_safe(target)}…") if show_progress else nullcontext():
             result = sbom.load_graph(target, buildtime=buildtime, depth=depth, meta_file=meta, db_path=db)
         graph = result.graph
         with err.status("Building and validating documents…") if show_progress else nullcontext():
@@ -127,7 +129,7 @@ def sbom_command(
         elif not to_stdout:
             _print_summary(summary)
         elif sys.stderr.isatty():
-            _print_summary(summary, Console(stderr=True, highlight=False, soft_wrap=True))
+            _print_summary(summary, console(stderr=True))
 
     run_guarded(work)
 
@@ -136,7 +138,8 @@ def _print_table(graph) -> None:
     from rich.table import Table
 
     image = graph.kind is GraphKind.IMAGE
-    table = Table(title=f"{graph.root_component.name} {graph.root_component.version} ({graph.kind.value} closure)".replace("  ", " "))
+    root = graph.root_component
+    table = Table(title=markup_safe(f"{root.name} {root.version} ({graph.kind.value} closure)".replace("  ", " ")))
     for column in ("name", "version", "output", "size", "license", "layer" if image else "depth"):
         table.add_column(column, justify="right" if column in ("size", "depth") else "left")
     for component in graph.sorted_components():
@@ -145,9 +148,10 @@ def _print_table(graph) -> None:
             where = "all" if component.store_path == graph.root else component.extra.get("oci:layers", "")[:19]
         else:
             where = str(component.depth)
-        table.add_row(component.name, component.version or "-", component.output or "-",
-                      _human_size(component.nar_size) if component.nar_size is not None else "-", licences, where or "-")
-    Console(highlight=False).print(table)
+        cells = (component.name, component.version or "-", component.output or "-",
+                 _human_size(component.nar_size) if component.nar_size is not None else "-", licences, where or "-")
+        table.add_row(*(markup_safe(cell) for cell in cells))
+    console().print(table)
 
 
 def _summary(result, rendered, elapsed: float) -> dict:
@@ -184,36 +188,38 @@ def _summary(result, rendered, elapsed: float) -> dict:
     }
 
 
-def _print_summary(summary: dict, console: Console | None = None) -> None:
-    console = console or Console(highlight=False, soft_wrap=True)
+def _print_summary(summary: dict, out: Console | None = None) -> None:
+    out = out or console()
+    safe = markup_safe
     kind = {GraphKind.RUNTIME.value: "runtime closure", GraphKind.BUILDTIME.value: "build-time closure"}.get(summary["closure"], "image")
     depth = "" if summary["depth"] is None else f", depth {summary['depth']}"
     label = f"{summary['name']} {summary['version']}".strip()
-    console.print(f"[bold]{label}[/bold]  {summary['target']}")
-    console.print(
+    out.print(Text.assemble((printable(label), "bold"), "  ", printable(summary["target"])))
+    out.print(
         f"  {summary['components']} components in the {kind}{depth}: "
         f"{summary['sources']} sources, {summary['not_built']} not built, "
         f"{summary['with_digest']} with a SHA-256 digest, {_size_phrase(summary)}"
     )
     if summary["meta"]["entries"]:
-        console.print(f"  metadata: {summary['meta']['matched']} components matched {summary['meta']['entries']} entries")
+        out.print(f"  metadata: {summary['meta']['matched']} components matched {summary['meta']['entries']} entries")
     if summary["licenses"]:
         top = ", ".join(f"{k} ({v})" for k, v in sorted(summary["licenses"].items(), key=lambda kv: (-kv[1], kv[0])))
-        console.print(f"  licences: {top}")
+        out.print(f"  licences: {safe(top)}")
     missing = summary["missing_metadata"]
     if missing["license"] or missing["description"]:
         hint = "" if summary["meta"]["entries"] else " (give --meta FILE with nixpkgs metadata)"
-        console.print(f"  missing metadata: {missing['license']} without a licence, {missing['description']} without a description{hint}")
+        out.print(f"  missing metadata: {missing['license']} without a licence, {missing['description']} without a description{hint}")
     if summary["without_version"]:
-        console.print(f"  no version: {', '.join(summary['without_version'])}")
-    for out in summary["outputs"]:
-        what = {"spdx": "SPDX 2.3", "cyclonedx": f"CycloneDX {out['version']}", "csv": "CSV"}[out["kind"]]
-        checked = f"  (valid: {', '.join(out['validated'])})" if out["validated"] else ""
-        console.print(f"  wrote {out['path']}: {what} {out['format']}{checked}")
-    console.print(f"  done in {summary['seconds']:.2f} s")
+        out.print(f"  no version: {safe(', '.join(summary['without_version']))}")
+    for item in summary["outputs"]:
+        what = {"spdx": "SPDX 2.3", "cyclonedx": f"CycloneDX {item['version']}", "csv": "CSV"}[item["kind"]]
+        checked = f"  (valid: {', '.join(item['validated'])})" if item["validated"] else ""
+        out.print(f"  wrote {safe(item['path'])}: {what} {item['format']}{checked}")
+    out.print(f"  done in {summary['seconds']:.2f} s")
 
 
 @app.command("build")
+@command()
 def build_command(
     expression: Annotated[str, typer.Argument(metavar="FILE.nix", help="The Nix expression to build.", show_default=False)],
     attribute: Annotated[Optional[str], typer.Option("--attr", "-A", metavar="ATTR", help="Attribute to build (default: the expression itself).")] = None,
@@ -232,8 +238,8 @@ def build_command(
         if sign_key:
             keys.load_signing_key(sign_key)  # fail before building
         attrs = [attribute] if attribute else []
-        err = Console(stderr=True)
-        with err.status(f"nix-build {expression}{' -A ' + attribute if attribute else ''}…") if err.is_terminal else nullcontext():
+        err = console(stderr=True)
+        with err.status(markup_safe(f"nix-build {expression}{' -A ' + attribute if attribute else ''}…")) if err.is_terminal else nullcontext():
             built = nix_cli.build(expression, attrs, out_link)
         run = provenance.observed_run(built.started, built.finished, nix_cli.nix_version(), expression, attrs)
         made = provenance.make_statement(built.outputs[0], recursive=recursive, run=run)
@@ -241,8 +247,8 @@ def build_command(
         write_statement(made.statement, target, sign_key)
         seconds = (built.finished - built.started).total_seconds()
         deps = len(made.statement["predicate"]["buildDefinition"].get("resolvedDependencies", []))
-        print(f"built {built.outputs[0]} in {seconds:.2f} s")
-        print(f"wrote {target}: {'signed ' if sign_key else ''}provenance with {deps} resolved dependencies")
+        print(printable(f"built {built.outputs[0]} in {seconds:.2f} s"))
+        print(printable(f"wrote {target}: {'signed ' if sign_key else ''}provenance with {deps} resolved dependencies"))
 
     run_guarded(work)
 
@@ -259,7 +265,7 @@ _graph.register(app)
 
 
 def main() -> None:
-    app()
+    run_app(app, "sbomgen")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,9 @@ from enum import Enum
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from sbomgen.cli.common import DefaultCommandGroup, exit_code_table, make_app, run_guarded
+from sbomgen.cli.common import DefaultCommandGroup, command, console, echo, exit_code_table, make_app, markup_safe, run_app, run_guarded
 from sbomgen.errors import EXIT_CODES, VERIFY_EXIT_CODES
 from sbomgen.fsutil import write_atomic
 
@@ -48,6 +47,7 @@ def write_statement(statement: dict, output: str, sign_key: str | None) -> str:
 
 
 @app.command("make")
+@command()
 def make_command(
     target: Annotated[str, typer.Argument(metavar="TARGET", help="./result, a store path, or a .drv (all its built outputs).", show_default=False)],
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Every dependency of the build closure, not only the direct inputs.")] = False,
@@ -63,15 +63,15 @@ def make_command(
 
         if sign_key:
             keys.load_signing_key(sign_key)  # a bad key fails before any work
-        err = Console(stderr=True)
-        status = err.status(f"Reading the build closure of {target}…") if err.is_terminal and output != "-" else nullcontext()
+        err = console(stderr=True)
+        status = err.status(f"Reading the build closure of {markup_safe(target)}…") if err.is_terminal and output != "-" else nullcontext()
         with status:
             made = provenance.make_statement(target, recursive=recursive, depth=depth, db_path=db)
         write_statement(made.statement, output, sign_key)
         if output != "-":
             deps = len(made.statement["predicate"]["buildDefinition"].get("resolvedDependencies", []))
             kind = "signed DSSE envelope" if sign_key else "statement"
-            print(f"wrote {output}: {kind}, {len(made.subjects)} subject(s), {deps} resolved dependencies")
+            echo(f"wrote {output}: {kind}, {len(made.subjects)} subject(s), {deps} resolved dependencies")
 
     run_guarded(work, prog="provenance")
 
@@ -82,6 +82,7 @@ class KeyType(str, Enum):
 
 
 @app.command("keygen")
+@command()
 def keygen_command(
     output: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="Private key file; the public key goes to FILE with .pub.pem.")] = "key.pem",
     key_type: Annotated[KeyType, typer.Option("--type", help="Key type.")] = KeyType.ed25519,
@@ -93,12 +94,13 @@ def keygen_command(
 
         public = (output[: -len(".pem")] if output.endswith(".pem") else output) + ".pub.pem"
         keyid = keys.generate(key_type.value, output, public)
-        print(f"wrote {output} (private, mode 0600) and {public} (public); key id {keyid}")
+        echo(f"wrote {output} (private, mode 0600) and {public} (public); key id {keyid}")
 
     run_guarded(work, prog="provenance")
 
 
 @app.command("verify")
+@command()
 def verify_command(
     attestation: Annotated[str, typer.Argument(metavar="FILE", help="A statement or a DSSE envelope.", show_default=False)],
     key: Annotated[Optional[str], typer.Option("--key", metavar="FILE", help="PEM public key the envelope must be signed with.")] = None,
@@ -115,7 +117,7 @@ def verify_command(
         verify_key = keys.load_verify_key(key) if key else None
         statement, report = provenance.load_attestation(attestation, verify_key)
         if statement:
-            err = Console(stderr=True)
+            err = console(stderr=True)
             if err.is_terminal and not json_report:
                 columns = (TextColumn("Re-hashing"), BarColumn(), MofNCompleteColumn())
                 with Progress(*columns, console=err, transient=True) as bar:
@@ -135,12 +137,12 @@ def _print_report(report, as_json: bool) -> None:
         sys.stdout.write(json.dumps(report.as_json(), indent=2) + "\n")
         return
     for problem in report.problems:
-        print(f"provenance: FAIL {problem.line()}", file=sys.stderr)
+        echo(f"provenance: FAIL {problem.line()}", err=True)
     if report.problems:
-        print(f"{report.source}: NOT verified: {len(report.problems)} problem(s)")
+        echo(f"{report.source}: NOT verified: {len(report.problems)} problem(s)")
         return
     signature = f"signature OK (key {report.keyid[:16]}…), " if report.signed else "unsigned, "
-    print(
+    echo(
         f"{report.source}: verified: {signature}{report.subjects} subject(s) and "
         f"{report.dependencies} resolved dependencies ({report.checked} re-hashed: {report.rehashed('subject')} subject(s), "
         f"{report.rehashed('dependency')} dependencies; {report.skipped} not checkable)"
@@ -148,7 +150,7 @@ def _print_report(report, as_json: bool) -> None:
 
 
 def main() -> None:
-    app()
+    run_app(app, "provenance")
 
 
 if __name__ == "__main__":

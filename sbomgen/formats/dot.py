@@ -8,6 +8,7 @@ Large graphs are cut to ``max_nodes``, nearest to the root first, and the cut is
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass
 
@@ -57,6 +58,24 @@ def on_paths_to(graph: DependencyGraph, targets: set[str]) -> tuple[set[str], se
     return nodes, edges
 
 
+#: characters that must not reach a DOT document raw: controls (a newline would end the
+#: escString line, others break Graphviz's parser or the terminal that prints the source)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _text(value: object) -> str:
+    """A string from an input (a name, version, path, tag) as literal DOT escString text:
+    backslashes doubled (so a trailing ``\\`` cannot swallow the closing quote and ``\\N``
+    means nothing), controls shown as ``\\xNN``; quotes are escaped by the graphviz library."""
+    text = str(value).replace("\\", "\\\\")
+    return _CONTROL.sub(lambda m: f"\\\\x{ord(m.group()):02x}", text)
+
+
+def _label(*lines: str) -> str:
+    """Lines of literal text joined by DOT's centred line break, never an HTML-like label."""
+    return graphviz.nohtml("\\n".join(_text(line) for line in lines))
+
+
 def build_dot(graph: DependencyGraph, highlight: str | None = None, max_nodes: int | None = None) -> Rendered:
     order = _bfs_order(graph)
     keep = order if max_nodes is None else order[:max_nodes]
@@ -65,7 +84,7 @@ def build_dot(graph: DependencyGraph, highlight: str | None = None, max_nodes: i
     marked_edges: set[tuple[str, str]] = set()
     if highlight:
         marked_nodes, marked_edges = on_paths_to(graph, matching(graph, highlight))
-    dot = graphviz.Digraph(name="sbomgen", graph_attr={"rankdir": "LR", "fontname": "Helvetica", "label": _title(graph), "labelloc": "t"},
+    dot = graphviz.Digraph(name="sbomgen", graph_attr={"rankdir": "LR", "fontname": "Helvetica", "label": _label(_title(graph)), "labelloc": "t"},
                            node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica", "fontsize": "10"},
                            edge_attr={"color": "#555555"})
     ids = {path: f"n{index}" for index, path in enumerate(keep)}
@@ -73,10 +92,13 @@ def build_dot(graph: DependencyGraph, highlight: str | None = None, max_nodes: i
         component = graph.components[path]
         role = graph.role(component)
         colour = _IMAGE if graph.kind is GraphKind.IMAGE and role is Role.APPLICATION else _COLOURS[role]
-        label = component.name + (f"\\n{component.version}" if component.version else "")
+        lines = [component.name]
+        if component.version:
+            lines.append(component.version)
         if component.output and component.output != "out":
-            label += f"\\n({component.output})"
-        attrs = {"fillcolor": colour, "tooltip": path}
+            lines.append(f"({component.output})")
+        label = _label(*lines)
+        attrs = {"fillcolor": colour, "tooltip": _label(path)}
         if path in marked_nodes:
             attrs |= {"color": _HIGHLIGHT, "penwidth": "3"}
         dot.node(ids[path], label, **attrs)

@@ -180,20 +180,33 @@ def _rule(rule: str, level: str) -> dict:
     }
 
 
+#: what XML 1.0 cannot carry at all (not even as a character reference): C0 controls but tab,
+#: newline and CR, lone surrogates (undecodable file names), U+FFFE/U+FFFF. ElementTree writes
+#: them raw and the report no longer parses; they are shown as ``\\xNN`` / ``\\uNNNN`` instead.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: object) -> str:
+    """A string from an input (component names, versions, messages, the target) made safe for
+    an XML 1.0 document; ElementTree escapes ``<``, ``&`` and quotes itself."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", str(value))
+
+
 def as_junit(results: list[RuleResult], target: str) -> str:
     failures = sum(1 for r in results if r.violations and r.level == "error")
+    x = xml_text
     suite = ElementTree.Element(
-        "testsuite", name=f"sbomgen policy: {target}", tests=str(len(results)), failures=str(failures), errors="0",
+        "testsuite", name=x(f"sbomgen policy: {target}"), tests=str(len(results)), failures=str(failures), errors="0",
         skipped=str(sum(1 for r in results if not r.checked)),
     )
     for result in results:
         name = f"{result.rule} ({result.note})" if result.rule == "deny.package" else result.rule
-        case = ElementTree.SubElement(suite, "testcase", classname="sbomgen.policy", name=name)
-        text = "\n".join(v.message for v in result.violations)
+        case = ElementTree.SubElement(suite, "testcase", classname="sbomgen.policy", name=x(name))
+        text = x("\n".join(v.message for v in result.violations))
         if not result.checked:
-            ElementTree.SubElement(case, "skipped", message=result.note)
+            ElementTree.SubElement(case, "skipped", message=x(result.note))
         elif result.violations and result.level == "error":
-            failure = ElementTree.SubElement(case, "failure", message=f"{len(result.violations)} violation(s): {result.description}", type=result.rule)
+            failure = ElementTree.SubElement(case, "failure", message=x(f"{len(result.violations)} violation(s): {result.description}"), type=x(result.rule))
             failure.text = text
         elif result.violations:
             ElementTree.SubElement(case, "system-out").text = f"warning: {text}"

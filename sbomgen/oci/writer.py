@@ -271,11 +271,22 @@ def attach_referrer(store: BlobStore, image: BuiltImage, payload: bytes, artifac
     return blob
 
 
+#: index.json annotation that marks a layout sbomgen wrote: only such a layout may be replaced
+#: (with ``--force``); any other non-empty path is refused, never deleted
+MARKER_KEY = "dev.sbomgen.image.layout"
+MARKER_VALUE = "sbomgen"
+
+
+def _index_bytes(image: BuiltImage) -> bytes:
+    annotations = {**image.index.get("annotations", {}), MARKER_KEY: MARKER_VALUE}
+    return canonical_json({**image.index, "annotations": dict(sorted(annotations.items()))})
+
+
 def _write_layout_files(image: BuiltImage) -> None:
     with open(os.path.join(image.directory, "oci-layout"), "wb") as handle:
         handle.write(canonical_json({"imageLayoutVersion": "1.0.0"}))
     with open(os.path.join(image.directory, "index.json"), "wb") as handle:
-        handle.write(canonical_json(image.index))
+        handle.write(_index_bytes(image))
 
 
 def _tar_entry(tar: tarfile.TarFile, name: str, mtime: int, source: str | None = None, data: bytes | None = None, is_dir: bool = False) -> None:
@@ -294,36 +305,215 @@ def _tar_entry(tar: tarfile.TarFile, name: str, mtime: int, source: str | None =
         tar.addfile(info)
 
 
-def write_output(image: BuiltImage, spec: ImageConfig, output: str, fmt: str, mtime: int) -> None:
-    """Write the image as ``fmt`` to ``output``: built beside it, then renamed into place."""
+def write_output(image: BuiltImage, spec: ImageConfig, output: str, fmt: str, mtime: int, force: bool = False) -> None:
+    """Write the image as ``fmt`` to ``output``, destroying nothing.
+
+    A layout (``oci``) goes to a new path (built beside it, then renamed into place), into an
+    empty directory, or over a layout sbomgen wrote before when ``force`` is given; any other
+    existing path is refused (:class:`OutputWriteError`). An archive is an output file like any
+    other (:func:`sbomgen.fsutil.open_output`): a regular file is replaced atomically, ``-``, a
+    FIFO or a device is streamed to, a symlink is written through.
+    """
     if fmt not in FORMATS:
         raise OutputFormatError(f"unknown image format {fmt!r} (choose from: {', '.join(FORMATS)})")
     _write_layout_files(image)
-    parent = os.path.dirname(os.path.abspath(output)) or "."
+    if fmt == "oci":
+        _write_layout_dir(image, output, force)
+        return
+    from sbomgen.fsutil import open_output
+
+    with open_output(output) as raw, tarfile.open(fileobj=raw, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+        if fmt == "oci-archive":
+            _tar_entry(tar, "blobs", mtime, is_dir=True)
+            _tar_entry(tar, "blobs/sha256", mtime, is_dir=True)
+            for name in sorted(os.listdir(os.path.join(image.directory, "blobs", "sha256"))):
+                _tar_entry(tar, f"blobs/sha256/{name}", mtime, os.path.join(image.directory, "blobs", "sha256", name))
+            _tar_entry(tar, "index.json", mtime, os.path.join(image.directory, "index.json"))
+            _tar_entry(tar, "oci-layout", mtime, os.path.join(image.directory, "oci-layout"))
+        else:
+            _write_docker_archive(tar, image, spec, mtime)
+
+
+def _blob_names(image: BuiltImage) -> list[str]:
+    return sorted(n for n in os.listdir(os.path.join(image.directory, "blobs", "sha256")) if not n.startswith("."))
+
+
+def previous_layout_blobs(path: str) -> list[str] | None:
+    """The blobs of ``path`` when it is exactly a layout sbomgen wrote (oci-layout, an index.json
+    with sbomgen's marker, blobs/sha256/<hex> regular files and nothing else, no symlinks);
+    ``None`` for anything else."""
     try:
-        if fmt == "oci":
-            staging = tempfile.mkdtemp(prefix=f".{os.path.basename(output)}.", dir=parent)
-            os.rmdir(staging)
-            shutil.copytree(image.directory, staging, ignore=shutil.ignore_patterns(".layer-*"))
-            if os.path.isdir(output) and not os.path.islink(output):
-                shutil.rmtree(output)
-            os.replace(staging, output)
-            return
-        fd, staging = tempfile.mkstemp(prefix=f".{os.path.basename(output)}.", dir=parent)
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w|", format=tarfile.GNU_FORMAT) as tar:
-            if fmt == "oci-archive":
-                _tar_entry(tar, "blobs", mtime, is_dir=True)
-                _tar_entry(tar, "blobs/sha256", mtime, is_dir=True)
-                for name in sorted(os.listdir(os.path.join(image.directory, "blobs", "sha256"))):
-                    _tar_entry(tar, f"blobs/sha256/{name}", mtime, os.path.join(image.directory, "blobs", "sha256", name))
-                _tar_entry(tar, "index.json", mtime, os.path.join(image.directory, "index.json"))
-                _tar_entry(tar, "oci-layout", mtime, os.path.join(image.directory, "oci-layout"))
-            else:
-                _write_docker_archive(tar, image, spec, mtime)
-        os.chmod(staging, 0o644)
-        os.replace(staging, output)
+        if set(os.listdir(path)) - {"oci-layout", "index.json", "blobs"}:
+            return None
+        for name in ("oci-layout", "index.json"):
+            if not stat.S_ISREG(os.lstat(os.path.join(path, name)).st_mode):
+                return None
+        blobs = os.path.join(path, "blobs")
+        if not stat.S_ISDIR(os.lstat(blobs).st_mode) or os.listdir(blobs) != ["sha256"]:
+            return None
+        sha256 = os.path.join(blobs, "sha256")
+        if not stat.S_ISDIR(os.lstat(sha256).st_mode):
+            return None
+        names = os.listdir(sha256)
+        for name in names:
+            if len(name) != 64 or set(name) - set("0123456789abcdef") or not stat.S_ISREG(os.lstat(os.path.join(sha256, name)).st_mode):
+                return None
+        index_path = os.path.join(path, "index.json")
+        if os.lstat(index_path).st_size > 16 << 20:
+            return None
+        with open(index_path, "rb") as handle:
+            index = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    annotations = index.get("annotations") if isinstance(index, dict) else None
+    if not isinstance(annotations, dict) or annotations.get(MARKER_KEY) != MARKER_VALUE:
+        return None
+    return names
+
+
+def check_output(output: str, fmt: str, force: bool = False) -> None:
+    """Fail now, before any packing, if ``output`` would be refused later."""
+    if fmt not in FORMATS:
+        raise OutputFormatError(f"unknown image format {fmt!r} (choose from: {', '.join(FORMATS)})")
+    if fmt == "oci":
+        target, _old = _layout_target(output, force)
+        parent = os.path.dirname(target)
+        if not os.path.isdir(parent):
+            raise OutputWriteError(f"cannot write {output}: the directory {parent} does not exist")
+    else:
+        from sbomgen.fsutil import check_writable
+
+        check_writable(output)
+
+
+def _layout_target(output: str, force: bool) -> tuple[str, list[str] | None]:
+    """Where a layout goes, and the blobs of the previous sbomgen layout there (``[]`` for an
+    empty directory, ``None`` for a new path); refuses every other existing path."""
+    if output == "-":
+        raise OutputWriteError("an image layout (--format oci) is a directory: it cannot go to stdout (use --format oci-archive)")
+    target = os.path.abspath(output)
+    if os.path.islink(target):
+        target = os.path.realpath(target)  # a symlink to a directory: write into what it names
+    try:
+        existing = os.listdir(target) if os.path.lexists(target) else None
+    except NotADirectoryError:
+        raise OutputWriteError(f"cannot write the image layout {output}: it exists and is not a directory (choose a new path)") from None
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write the image layout {output}: {exc.strerror or exc}") from None
+    if not existing:
+        return target, existing
+    previous = previous_layout_blobs(target)
+    if previous is None:
+        raise OutputWriteError(f"cannot write the image layout {output}: it exists and is not empty, and is not an image "
+                               "sbomgen wrote (nothing was changed; choose a new or empty directory)")
+    if not force:
+        raise OutputWriteError(f"cannot write the image layout {output}: it holds an image sbomgen wrote before "
+                               "(give --force to replace it)")
+    return target, previous
+
+
+def _write_layout_dir(image: BuiltImage, output: str, force: bool) -> None:
+    target, old_blobs = _layout_target(output, force)
+    if old_blobs is None:
+        _new_layout_dir(image, output, target)
+    else:
+        _fill_layout_dir(image, output, target, old_blobs)
+
+
+def _new_layout_dir(image: BuiltImage, output: str, target: str) -> None:
+    """Build the layout in a new directory beside ``target``, then rename it into place: the
+    path shows a complete image or nothing. The staging directory is ours: removed on failure."""
+    parent = os.path.dirname(target)
+    staging = None
+    try:
+        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", dir=parent)
+        os.makedirs(os.path.join(staging, "blobs", "sha256"))
+        for name in _blob_names(image):
+            shutil.copyfile(os.path.join(image.directory, "blobs", "sha256", name), os.path.join(staging, "blobs", "sha256", name))
+        for name in ("oci-layout", "index.json"):
+            shutil.copyfile(os.path.join(image.directory, name), os.path.join(staging, name))
+        _chmod_layout(staging)
+        os.rename(staging, target)  # fails, touching nothing, if target appeared meanwhile
+        staging = None
+    except FileNotFoundError as exc:
+        if staging is None and not os.path.isdir(parent):
+            raise OutputWriteError(f"cannot write {output}: the directory {parent} does not exist") from None
+        raise OutputWriteError(f"cannot write {output}: {exc.strerror or exc}") from None
     except OSError as exc:
         raise OutputWriteError(f"cannot write {output}: {exc.strerror or exc}") from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _chmod_layout(root: str) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, 0o777 & ~umask)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o666 & ~umask)
+
+
+def _fill_layout_dir(image: BuiltImage, output: str, target: str, old_blobs: list[str]) -> None:
+    """Write the layout into the existing directory ``target`` (empty, or a layout sbomgen
+    wrote): new blobs first, then oci-layout and index.json each by rename (the index is the
+    commit point), then the old blobs the new index no longer needs. Only files this writes or
+    that the previous sbomgen layout held are ever removed; no directory is."""
+    sha256 = os.path.join(target, "blobs", "sha256")
+    added: list[str] = []
+    committed = False
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        for directory in (os.path.join(target, "blobs"), sha256):
+            if not os.path.isdir(directory):
+                os.mkdir(directory)
+                added.append(directory)
+        for name in _blob_names(image):
+            # copied even when the old layout has a blob of that name: its content is not ours
+            # to trust (a rename replaces it with the bytes just hashed)
+            final = os.path.join(sha256, name)
+            existed = os.path.lexists(final)
+            _copy_in(os.path.join(image.directory, "blobs", "sha256", name), final, umask)
+            if not existed:
+                added.append(final)
+        for name in ("oci-layout", "index.json"):
+            _copy_in(os.path.join(image.directory, name), os.path.join(target, name), umask)
+        committed = True
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write {output}: {exc.strerror or exc}") from None
+    finally:
+        if not committed:
+            for path in reversed(added):
+                try:
+                    os.rmdir(path) if path.endswith(("/blobs", "/sha256")) else os.unlink(path)
+                except OSError:
+                    pass
+    keep = set(_blob_names(image))
+    for name in old_blobs:
+        if name not in keep:
+            try:
+                os.unlink(os.path.join(sha256, name))
+            except OSError:
+                pass
+
+
+def _copy_in(source: str, final: str, umask: int) -> None:
+    """Copy ``source`` to ``final`` through a temporary file beside it and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=os.path.dirname(final))
+    try:
+        with os.fdopen(fd, "wb") as handle, open(source, "rb") as src:
+            shutil.copyfileobj(src, handle, 1 << 20)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, final)
+        tmp = None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def _write_docker_archive(tar: tarfile.TarFile, image: BuiltImage, spec: ImageConfig, mtime: int) -> None:
