@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sbomgen.bulk import bulk
 from sbomgen.errors import DocumentInvalidError, OutputFormatError, UsageError, first_of
@@ -162,6 +163,7 @@ def render(
     validate: bool = True,
     full_validation: bool = False,
     epoch: int | None = None,
+    now: datetime | None = None,
 ) -> list[Rendered]:
     """Render every requested output; with ``validate``, check each before anything is written.
 
@@ -174,7 +176,7 @@ def render(
     Each document is turned into bytes as soon as it is checked, so at most one is held as
     Python objects.
     """
-    context = DocumentContext.for_graph(graph, epoch=epoch)
+    context = DocumentContext.for_graph(graph, now=now, epoch=epoch)
     components = graph.sorted_components()
     spdx_model = bom = None
     rendered = []

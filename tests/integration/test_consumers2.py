@@ -233,3 +233,204 @@ def test_every_policy_rule_has_help():
     from sbomgen.gate.rules import RULES
 
     assert set(RULE_HELP) == set(RULES)
+
+
+# -- images: items 3, 4, 8, 9 -------------------------------------------------------------------------
+
+DSSE_TYPE = "application/vnd.dsse.envelope.v1+json"
+INTOTO_TYPE = "application/vnd.in-toto+json"
+
+
+def _skopeo_umoci() -> None:
+    _need("skopeo and umoci", shutil.which("skopeo") and shutil.which("umoci"))
+
+
+def _image(store, out: Path, *args: str, env: dict[str, str] | None = None) -> Path:
+    run = run_sbomgen("image", str(store.results["app"]), "-o", str(out), "--tag", "v1", *args, env={**store.env, **(env or {})})
+    assert run.code == 0, run.stderr
+    return out
+
+
+def _blob(layout: Path, digest: str) -> bytes:
+    return (layout / "blobs" / "sha256" / digest.split(":", 1)[1]).read_bytes()
+
+
+def _referrers(layout: Path) -> dict[str, dict]:
+    """Every referrer manifest in the layout's blobs (found by content, whoever lists them): digest -> manifest."""
+    found = {}
+    for path in (layout / "blobs" / "sha256").iterdir():
+        if path.stat().st_size > 1 << 16:
+            continue
+        try:
+            manifest = json.loads(path.read_bytes())
+        except ValueError:
+            continue
+        if isinstance(manifest, dict) and "subject" in manifest:
+            found["sha256:" + path.name] = manifest
+    return found
+
+
+def _signed_and_bare_statements(store, tmp_path: Path) -> tuple[Path, Path]:
+    key = tmp_path / "key.pem"
+    assert _provenance("keygen", "-o", str(key), env=store.env).returncode == 0
+    bare, signed = tmp_path / "app.intoto.json", tmp_path / "app.intoto.dsse.json"
+    assert _provenance(str(store.results["app"]), "-o", str(bare), env=store.env).returncode == 0
+    assert _provenance(str(store.results["app"]), "--sign-key", str(key), "-o", str(signed), env=store.env).returncode == 0
+    return bare, signed
+
+
+def test_attached_envelopes_and_statements_have_their_own_media_types(nix_store, tmp_path):
+    """Item 3: a DSSE envelope is typed as one (artifactType and layer mediaType), a bare statement as a statement;
+    the envelope read back from a copy skopeo made still verifies with securesystemslib."""
+    _skopeo_umoci()
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from securesystemslib.dsse import Envelope
+    from securesystemslib.signer import SSlibKey
+
+    bare, signed = _signed_and_bare_statements(nix_store, tmp_path)
+    for path, expected in ((signed, DSSE_TYPE), (bare, INTOTO_TYPE)):
+        layout = _image(nix_store, tmp_path / f"{path.name}.oci", "--attach-provenance", str(path), "--referrers", "tag")
+        index = json.loads((layout / "index.json").read_text())
+        tag = next(m for m in index["manifests"] if m["mediaType"].endswith("index.v1+json"))
+        # skopeo reads the referrers index by its fallback tag, and copies it with every referrer
+        listed = json.loads(subprocess.run(["skopeo", "inspect", "--raw", f"oci:{layout}:{tag['annotations']['org.opencontainers.image.ref.name']}"],
+                                           capture_output=True, text=True, check=True).stdout)
+        assert [m["artifactType"] for m in listed["manifests"]] == [expected]
+        copy = tmp_path / f"{path.name}.copy.oci"
+        name = tag["annotations"]["org.opencontainers.image.ref.name"]
+        subprocess.run(["skopeo", "copy", "--all", f"oci:{layout}:{name}", f"oci:{copy}:{name}"], check=True, capture_output=True, text=True)
+        copied = json.loads(subprocess.run(["skopeo", "inspect", "--raw", f"oci:{copy}:{name}"], capture_output=True, text=True, check=True).stdout)
+        assert [m["digest"] for m in copied["manifests"]] == [m["digest"] for m in listed["manifests"]]
+        manifest = json.loads(_blob(copy, copied["manifests"][0]["digest"]))
+        assert manifest["artifactType"] == expected and [layer["mediaType"] for layer in manifest["layers"]] == [expected]
+        assert manifest["subject"]["digest"] == index["manifests"][0]["digest"]
+        payload = _blob(copy, manifest["layers"][0]["digest"])
+        assert payload == path.read_bytes()
+        if expected == DSSE_TYPE:
+            data = json.loads(payload)
+            keyid = data["signatures"][0]["keyid"]
+            key = SSlibKey.from_crypto(load_pem_public_key((tmp_path / "key.pub.pem").read_bytes()), keyid=keyid)
+            assert set(Envelope.from_dict(data).verify([key], 1)) == {keyid}
+        else:
+            assert json.loads(payload)["_type"] == "https://in-toto.io/Statement/v1"
+        run = run_sbomgen(f"oci:{layout}:v1", "--cdx", "-", env=nix_store.env)  # sbomgen's own reader skips referrers
+        assert run.code == 0, run.stderr
+        assert not any(c.get("name") == "app.intoto.json" for c in json.loads(run.stdout).get("components", []))
+
+
+@pytest.mark.parametrize("content", [b"not json", b"[1, 2]", b'{"_type": "https://example.com/x"}', b'{"payload": 5}'])
+def test_attach_provenance_that_is_neither_is_refused(nix_store, tmp_path, content):
+    from tests.hostile.common import assert_one_line_error
+
+    bad = tmp_path / "p.json"
+    bad.write_bytes(content)
+    out = tmp_path / "x.oci"
+    run = run_sbomgen("image", str(nix_store.results["app"]), "-o", str(out), "--attach-provenance", str(bad), env=nix_store.env)
+    assert_one_line_error(run, 24, "--attach-provenance")
+    assert not out.exists()
+
+
+def test_default_layout_reads_untagged_and_keeps_referrers_in_blobs(nix_store, tmp_path):
+    """Item 4: by default index.json names the image alone, so skopeo and umoci read it without a tag."""
+    _skopeo_umoci()
+    layout = _image(nix_store, tmp_path / "w.oci", "--attach-sbom")
+    index = json.loads((layout / "index.json").read_text())
+    assert len(index["manifests"]) == 1
+    inspect = json.loads(subprocess.run(["skopeo", "inspect", f"oci:{layout}"], capture_output=True, text=True, check=True).stdout)
+    assert inspect["Digest"] == index["manifests"][0]["digest"]
+    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{layout}:v1", str(tmp_path / "bundle")], check=True, capture_output=True)
+    referrers = _referrers(layout)
+    assert sorted(m["artifactType"] for m in referrers.values()) == ["application/spdx+json", "application/vnd.cyclonedx+json"]
+    assert all(m["subject"]["digest"] == inspect["Digest"] for m in referrers.values())
+
+
+def test_referrers_tag_scheme_and_what_skopeo_does_with_referrers(nix_store, tmp_path):
+    """Item 4: --referrers tag writes the distribution spec's fallback tag; --referrers index lists them in index.json.
+    With more than one manifest in index.json, skopeo needs a tag; skopeo copy of the image drops the referrers."""
+    _skopeo_umoci()
+    for mode in ("tag", "index"):
+        layout = _image(nix_store, tmp_path / f"{mode}.oci", "--attach-sbom", "--referrers", mode)
+        index = json.loads((layout / "index.json").read_text())
+        image = index["manifests"][0]
+        referrers = _referrers(layout)
+        if mode == "tag":
+            assert len(index["manifests"]) == 2
+            tagged = index["manifests"][1]
+            assert tagged["annotations"]["org.opencontainers.image.ref.name"] == "sha256-" + image["digest"][7:]
+            assert tagged["mediaType"] == "application/vnd.oci.image.index.v1+json"
+            listed = json.loads(_blob(layout, tagged["digest"]))["manifests"]
+        else:
+            listed = index["manifests"][1:]
+        assert {m["digest"]: m["artifactType"] for m in listed} == {d: m["artifactType"] for d, m in referrers.items()}
+        assert all(m["annotations"]["org.opencontainers.image.created"] for m in listed)
+        run = subprocess.run(["skopeo", "inspect", f"oci:{layout}"], capture_output=True, text=True)
+        assert run.returncode != 0 and "more than one image" in run.stderr  # documented in docs/images.md
+        assert json.loads(subprocess.run(["skopeo", "inspect", f"oci:{layout}:v1"], capture_output=True, text=True, check=True).stdout)["Digest"] == image["digest"]
+        run = run_sbomgen(f"oci:{layout}", "--cdx", "-", env=nix_store.env)
+        assert run.code == 0, run.stderr
+    copy = tmp_path / "copy.oci"
+    subprocess.run(["skopeo", "copy", f"oci:{tmp_path / 'index.oci'}:v1", f"oci:{copy}:v1"], check=True, capture_output=True)
+    assert _referrers(copy) == {}  # documented: skopeo copy takes the image, not its referrers
+
+
+def _created(document: bytes) -> str:
+    data = json.loads(document)
+    return data["creationInfo"]["created"] if "spdxVersion" in data else data["metadata"]["timestamp"]
+
+
+def test_attached_sboms_carry_real_dates_and_the_image_stays_reproducible(nix_store, tmp_path):
+    """Item 8: without SOURCE_DATE_EPOCH the attached SBOMs are dated now (like standalone SBOMs); the image itself
+    (manifest, config, layers) is byte-identical across runs anyway. With it, everything is pinned."""
+    from datetime import datetime, timedelta, timezone
+
+    env = {k: v for k, v in nix_store.env.items() if k != "SOURCE_DATE_EPOCH"}
+    digests, serials = set(), set()
+    for name in ("a.oci", "b.oci"):
+        before = datetime.now(timezone.utc).replace(microsecond=0)
+        saved = os.environ.pop("SOURCE_DATE_EPOCH", None)
+        try:
+            layout = _image(nix_store, tmp_path / name, "--attach-sbom", env=env)
+        finally:
+            if saved is not None:
+                os.environ["SOURCE_DATE_EPOCH"] = saved
+        after = datetime.now(timezone.utc) + timedelta(seconds=1)
+        index = json.loads((layout / "index.json").read_text())
+        digests.add(index["manifests"][0]["digest"])
+        for manifest in _referrers(layout).values():
+            document = _blob(layout, manifest["layers"][0]["digest"])
+            when = datetime.fromisoformat(_created(document).replace("Z", "+00:00"))
+            assert before <= when <= after, (when, before, after)
+            assert datetime.fromisoformat(manifest["annotations"]["org.opencontainers.image.created"].replace("Z", "+00:00")) == when
+            data = json.loads(document)
+            serials.add(data.get("documentNamespace") or data.get("serialNumber"))
+        config = json.loads(_blob(layout, json.loads(_blob(layout, index["manifests"][0]["digest"]))["config"]["digest"]))
+        assert config["created"] == "1970-01-01T00:00:01Z"  # the image's own times stay pinned
+    assert len(digests) == 1 and len(serials) == 4  # the same image, fresh SBOM ids each run
+
+    pinned = _image(nix_store, tmp_path / "pinned.oci", "--attach-sbom", env={"SOURCE_DATE_EPOCH": "1700000000"})
+    for manifest in _referrers(pinned).values():
+        assert _created(_blob(pinned, manifest["layers"][0]["digest"])).replace("+00:00", "Z") == "2023-11-14T22:13:20Z"
+
+
+def _modes(root: Path) -> set[tuple[str, str]]:
+    return {("d" if p.is_dir() else "f", oct(p.stat().st_mode & 0o777)) for p in [root, *root.rglob("*")]}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_layout_and_archive_modes_follow_the_umask(nix_store, tmp_path, umask):
+    """Item 9: blobs and directories are 0666/0777 less the umask, as archives and every other tool's files."""
+    _skopeo_umoci()
+    files, dirs = oct(0o666 & ~umask), oct(0o777 & ~umask)
+    empty = tmp_path / "empty.oci"
+    empty.mkdir(mode=0o777)
+    os.chmod(empty, 0o777 & ~umask)
+    for out, fmt in ((tmp_path / "new.oci", "oci"), (empty, "oci"), (tmp_path / "w.tar", "oci-archive")):
+        args = [sys.executable, "-m", "sbomgen", "image", str(nix_store.results["app"]), "-o", str(out), "--format", fmt, "--attach-sbom"]
+        proc = subprocess.run(["sh", "-c", f'umask {umask:03o} && exec "$@"', "sh", *args], env={**os.environ, **nix_store.env},
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        if fmt == "oci":
+            assert _modes(out) == {("d", dirs), ("f", files)}, out
+            subprocess.run(["skopeo", "inspect", f"oci:{out}"], check=True, capture_output=True)
+        else:
+            assert oct(out.stat().st_mode & 0o777) == files
