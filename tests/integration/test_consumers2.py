@@ -368,6 +368,9 @@ def test_referrers_tag_scheme_and_what_skopeo_does_with_referrers(nix_store, tmp
         assert json.loads(subprocess.run(["skopeo", "inspect", f"oci:{layout}:v1"], capture_output=True, text=True, check=True).stdout)["Digest"] == image["digest"]
         run = run_sbomgen(f"oci:{layout}", "--cdx", "-", env=nix_store.env)
         assert run.code == 0, run.stderr
+        bundle = tmp_path / f"bundle-{mode}"
+        subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{layout}:v1", str(bundle)], check=True, capture_output=True)
+        assert (bundle / "rootfs" / os.path.realpath(nix_store.results["app"]).lstrip("/")).is_dir()
     copy = tmp_path / "copy.oci"
     subprocess.run(["skopeo", "copy", f"oci:{tmp_path / 'index.oci'}:v1", f"oci:{copy}:v1"], check=True, capture_output=True)
     assert _referrers(copy) == {}  # documented: skopeo copy takes the image, not its referrers
