@@ -26,6 +26,8 @@ from urllib.parse import urljoin
 
 import pytest
 import uritools
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sbomgen.formats.provenance import path_of_uri, store_uri
 from tests.helpers import run_sbomgen, schema_errors
@@ -64,6 +66,19 @@ def test_store_uri_round_trips_every_character():
         assert uritools.urisplit(uri).authority == ""
         assert path_of_uri(uri) == path and uritools.uridecode(uritools.urisplit(uri).path) == path
     assert path_of_uri("/nix/store/abc-old") == "/nix/store/abc-old"  # old statements: plain paths
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40))
+def test_store_uri_is_an_rfc3986_uri_for_any_path(tail):
+    """Fix the class: any absolute path (controls, spaces, '%', '?', '#', non-ASCII) gives a valid
+    file: URI that decodes back to it."""
+    path = "/" + tail
+    uri = store_uri(path)
+    parts = uritools.urisplit(uri)
+    assert uritools.isabsuri(uri) and parts.scheme == "file" and parts.authority == "" and parts.query is None and parts.fragment is None
+    assert all(33 <= ord(c) < 127 for c in uri), uri  # ASCII, nothing unencoded
+    assert path_of_uri(uri) == path
 
 
 def test_intoto_uris_are_rfc3986_and_envelope_verifies_with_securesystemslib(nix_store, tmp_path):
