@@ -243,6 +243,26 @@ def test_sarif_old_report_fails_the_multitool(tmp_path):
     assert {"SARIF1004", "GH2012", "SARIF2005"} <= rules
 
 
+@pytest.mark.parametrize("target, expected", [
+    ("./result", "file:///repo/result"),
+    ("sbom dir/a#b?.cdx.json", "file:///repo/sbom%20dir/a%23b%3F.cdx.json"),
+    ("oci:images/w.oci:v1", "file:///repo/images/w.oci"),
+    ("docker-archive:/tmp/x.tar", "file:///tmp/x.tar"),
+    ("../elsewhere/result", "file:///elsewhere/result"),
+    ("/nix/store/abc-weather", "file:///nix/store/abc-weather"),
+    (".", "file:///repo"),
+])
+def test_sarif_locations_resolve_to_the_target(target, expected):
+    from sbomgen.gate.reports import as_sarif
+    from sbomgen.gate.rules import RuleResult, Violation
+
+    data = as_sarif([RuleResult("require.purl", "error", violations=[Violation("x", "")])], target, "p.toml", command=["sbomgen"], cwd="/repo")
+    run = data["runs"][0]
+    location = run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert not location["uri"].startswith("/") and uritools.isrelpath(location["uri"])
+    assert urljoin(run["originalUriBaseIds"]["SRCROOT"]["uri"], location["uri"]).rstrip("/") == expected
+
+
 def test_every_policy_rule_has_help():
     from sbomgen.gate.reports import RULE_HELP
     from sbomgen.gate.rules import RULES
