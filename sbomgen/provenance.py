@@ -41,6 +41,7 @@ from sbomgen.formats.provenance import DRV_SHA256, FILE_SHA256, NAR_SHA256, PRED
 from sbomgen.graph.closure import buildtime_graph
 from sbomgen.graph.model import DependencyGraph
 from sbomgen.keys import SigningKey, VerifyKey
+from sbomgen.nix.derivation import printable
 from sbomgen.nix.nar import nar_sha256_hex
 from sbomgen.nix.store import NixStore
 from sbomgen.nix.storepath import configured_store_dir, is_store_name, resolve_input
@@ -104,7 +105,8 @@ def make_statement(
         times = [i.registration_time for i in store.path_infos(subject_paths).values()]
         run = RunInfo(finished=datetime.fromtimestamp(max(times), tz=timezone.utc), time_source="store-registration")
     if root_drv is not None:
-        run = dataclasses.replace(run, builder=root_drv.builder, args=root_drv.args)
+        # a .drv may hold bytes that are not UTF-8 (kept as surrogates): JSON cannot
+        run = dataclasses.replace(run, builder=printable(root_drv.builder), args=tuple(map(printable, root_drv.args)))
     statement = build_statement(graph, subjects, run)
     errors = schema_errors("slsa-provenance-v1", statement)
     if errors:  # a bug in sbomgen, never written

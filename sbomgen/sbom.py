@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -37,9 +38,12 @@ def looks_like_image(target: str) -> bool:
     """``oci:``/``oci-archive:``/``docker-archive:`` specs, image files, and OCI layout directories."""
     if target.startswith(IMAGE_PREFIXES):
         return True
-    if not os.path.exists(target):
+    try:
+        mode = os.stat(target).st_mode
+    except (OSError, ValueError):  # missing, a symlink loop, a NUL in the name: not an image
         return False
-    return is_image(target)
+    # only a file or a directory is sniffed: opening a FIFO would wait for a writer forever
+    return (stat.S_ISREG(mode) or stat.S_ISDIR(mode)) and is_image(target)
 
 
 def load_image_graph(target: str, db_path: str | None = None) -> DependencyGraph:

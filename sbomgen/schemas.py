@@ -150,15 +150,22 @@ def _xml_schema(version: str) -> Any:
     return etree.XMLSchema(etree.parse(str(schema_dir() / f"bom-{version}.xsd")))
 
 
-def cyclonedx_xml_errors(version: str, data: bytes) -> list[str]:
-    """CycloneDX XML checked against the official XSD of ``version``: ``line N: message``."""
+def cyclonedx_xml_errors(version: str, data: Any) -> list[str]:
+    """CycloneDX XML checked against the official XSD of ``version``: ``line N: message``.
+
+    ``data`` is the document's bytes or an lxml tree; bytes are parsed without DTDs, entity
+    expansion or the network (the document may come from anywhere)."""
     from lxml import etree
 
     schema = _xml_schema(version)
-    try:
-        tree = etree.parse(io.BytesIO(data))
-    except etree.XMLSyntaxError as exc:
-        return [f"XML: {exc}"]
+    if isinstance(data, (bytes, str)):
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+        try:
+            tree = etree.parse(io.BytesIO(data.encode() if isinstance(data, str) else data), parser)
+        except etree.XMLSyntaxError as exc:
+            return [f"XML: {exc}"]
+    else:
+        tree = data
     if schema.validate(tree):
         return []
     return [f"line {e.line}: {e.message}" for e in schema.error_log]

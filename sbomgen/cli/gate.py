@@ -118,11 +118,12 @@ def _inventory(target: str, buildtime: bool, meta: str | None, policy):
     import os
 
     from sbomgen.errors import NotInStoreError
-    from sbomgen.gate.documents import detect, from_document, from_graph
+    from sbomgen.gate.documents import detect, from_document, from_graph, refuse_special_file
     from sbomgen.gate.rules import CheckContext
     from sbomgen.nix.storepath import resolve_input
     from sbomgen.sbom import load_graph, looks_like_image
 
+    refuse_special_file(target)  # before anything sniffs it: a FIFO blocked check
     is_store = False
     if not looks_like_image(target):
         try:

@@ -79,7 +79,7 @@ def completeness(graph: DependencyGraph) -> Completeness:
     """Which components' dependencies the depth limit cut off (see :class:`Completeness`)."""
     if graph.depth is None:
         return Completeness(None)
-    cut = getattr(graph, "cut_off", None)
+    cut = graph.cut_off
     if cut is not None:
         return Completeness(graph.depth, cut=frozenset(p for p in cut if p in graph.components))
     frontier = frozenset(p for p, c in graph.components.items() if c.depth >= graph.depth)

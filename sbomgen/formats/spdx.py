@@ -22,7 +22,7 @@ from functools import lru_cache
 
 from sbomgen.formats.context import Completeness, DocumentContext, completeness, document_name
 from sbomgen.formats.jsontext import dumps
-from sbomgen.graph.meta import spdx_licensing
+from sbomgen.graph.licensing import normalize as _normalize_licence
 from sbomgen.graph.model import Component, DependencyGraph, DigestOf, GraphKind, Role
 
 SPDX_VERSION = "SPDX-2.3"
@@ -91,7 +91,7 @@ def _comment(component: Component) -> str:
 
 @lru_cache(maxsize=4096)
 def _license_text(expression: str) -> str:
-    return str(spdx_licensing().parse(expression))
+    return _normalize_licence(expression)
 
 
 _PURPOSE = {Role.APPLICATION: "APPLICATION", Role.SOURCE: "SOURCE", Role.LIBRARY: None}

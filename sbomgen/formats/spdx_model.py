@@ -41,7 +41,7 @@ from sbomgen.errors import OutputFormatError
 from sbomgen.formats.context import DocumentContext, completeness, document_name
 from sbomgen.formats.spdx import _ID_UNSAFE, FORMATS, SPDX_VERSION, _comment, completeness_note, package_note, spdx_id
 from sbomgen.formats.spdx import _PURPOSE as _JSON_PURPOSE
-from sbomgen.graph.meta import spdx_licensing
+from sbomgen.graph.licensing import spdx_licensing
 from sbomgen.graph.model import Component, DependencyGraph, GraphKind, Role
 
 def _license_expression(component: Component):

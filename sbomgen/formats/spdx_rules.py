@@ -18,10 +18,9 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from license_expression import ExpressionError, ExpressionParseError
 from uritools import isabsuri, urisplit
 
-from sbomgen.graph.meta import spdx_licensing
+from sbomgen.graph import licensing
 
 # spdx-tools 0.8's patterns (spdx_tools.spdx.validation.uri_validators and
 # external_package_ref_validator), copied so that a run does not import spdx-tools and
@@ -84,28 +83,19 @@ _PATTERNS = {kind: re.compile(pattern) for kind, pattern in TYPE_TO_REGEX.items(
 
 
 @lru_cache(maxsize=4096)
-def _licence_problem(expression: str, defined: frozenset[str]) -> str | None:
-    """spdx-tools' licence-expression rule: each symbol off the SPDX list is a ``LicenseRef-``
-    defined in the document (or names another document), and the expression parses strictly."""
+def _licence_problem(expression: Any, defined: frozenset[str]) -> str | None:
+    """spdx-tools' licence-expression rule, read by sbomgen's one SPDX parser
+    (:mod:`sbomgen.graph.licensing`): the expression parses, and each ``LicenseRef-`` in it is
+    defined in the document (or names another document)."""
     if expression in _SPECIAL:
         return None
     try:
-        info = spdx_licensing().validate(expression)
-    except ExpressionError as exc:
-        return f"licence expression {expression!r} does not parse: {exc}"
-    for token in info.invalid_symbols:
-        if ":" in token:
-            document_ref, _, licence_ref = token.partition(":")
-            if ":" in licence_ref or not licence_ref.startswith("LicenseRef-") or not document_ref.startswith("DocumentRef-"):
-                return f"{token!r} is not a valid external licence reference"
-        elif token not in defined:
-            return f"{token!r} is neither on the SPDX licence list nor defined in hasExtractedLicensingInfos"
-    try:
-        spdx_licensing().parse(expression, validate=True, strict=True)
-    except ExpressionParseError as exc:
-        return f"licence expression {expression!r}: {exc}"
-    except ExpressionError:
-        pass  # unknown symbols, reported above
+        tree = licensing.parse(expression)
+    except licensing.LicenceExpressionError:
+        return licensing.problem(expression)
+    for leaf in licensing.leaves(tree):
+        if leaf.is_ref and ":" not in leaf.id and leaf.id not in defined:
+            return f"{leaf.id!r} is neither on the SPDX licence list nor defined in hasExtractedLicensingInfos"
     return None
 
 

@@ -13,12 +13,10 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from license_expression import ExpressionError, LicenseSymbol, LicenseWithExceptionSymbol, get_spdx_licensing
-
 from sbomgen.errors import SbomgenError
+from sbomgen.graph import licensing
 
 LEVELS = ("error", "warning")
-_LICENSING = get_spdx_licensing()
 
 
 class PolicyError(SbomgenError):
@@ -80,27 +78,42 @@ def _line_of(text: str, key: str, table: str | None = None) -> int:
     return start + 1
 
 
+def _brief(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _level(value: Any, text: str, key: str, table: str) -> str:
     if value not in LEVELS:
-        raise PolicyError(f"line {_line_of(text, key, table)}: {table}.{key} must be \"error\" or \"warning\", not {value!r}")
+        raise PolicyError(f"line {_line_of(text, key, table)}: {table}.{key} must be \"error\" or \"warning\", not {_brief(value)}")
     return value
 
 
-def load_policy(path: str) -> Policy:
+def _read(path: str) -> bytes:
+    """The policy's bytes: a regular file (a FIFO or device would block or never end), no
+    larger than ``limits.current().max_document_bytes``."""
+    from sbomgen.gate.documents import DocumentError, read_document
+
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise PolicyError(f"cannot read policy {path}: {exc.strerror or exc}") from None
-    text = raw.decode("utf-8", errors="replace")
+        return read_document(path, "policy")
+    except DocumentError as exc:
+        raise PolicyError(str(exc).replace("cannot read ", "cannot read policy ", 1)) from None
+
+
+def load_policy(path: str) -> Policy:
+    """The policy in ``path``; :class:`PolicyError` (exit 2) naming the line of the first
+    mistake. A user's own policy is trusted for what it asks, not for being well-formed."""
+    text = _read(path).decode("utf-8", errors="replace")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{path}: {exc}") from None  # tomllib says "(at line N, column M)"
+    except RecursionError:
+        raise PolicyError(f"{path}: not a policy: arrays or tables nested too deeply") from None
     policy = Policy(path)
     for table, value in data.items():
         if table == "deny":
-            if not isinstance(value, list):
+            if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
                 raise PolicyError(f"{path}: line {_line_of(text, 'deny')}: deny must be an array of tables ([[deny]])")
             for entry in value:
                 for key, item in entry.items():
@@ -132,13 +145,13 @@ def load_policy(path: str) -> Policy:
             for key in ("allow", "deny"):
                 for lic in value.get(key, []):
                     if not isinstance(lic, str):
-                        raise PolicyError(f"{where(key)}: licenses.{key} must list strings, not {lic!r}")
-                    if lic.startswith("LicenseRef-"):
-                        continue  # a licence SPDX does not list, named as SPDX says to
+                        raise PolicyError(f"{where(key)}: licenses.{key} must list strings, not {_brief(lic)}")
                     try:
-                        _LICENSING.parse(lic, validate=True, strict=False)
-                    except ExpressionError as exc:
-                        raise PolicyError(f"{where(key)}: licenses.{key}: {lic!r} is not an SPDX licence id ({exc})") from None
+                        licensing.policy_entry(lic)
+                    except licensing.LicenceExpressionError as exc:
+                        raise PolicyError(
+                            f"{where(key)}: licenses.{key}: {_brief(lic)} is not an SPDX licence id, ID WITH EXCEPTION or LicenseRef- (it {exc})"
+                        ) from None
             policy.allow_licenses = list(value.get("allow", []))
             policy.deny_licenses = list(value.get("deny", []))
             policy.license_level = _level(value.get("level", "error"), text, "level", table)
@@ -146,6 +159,8 @@ def load_policy(path: str) -> Policy:
             policy.require = {key: _level(level, text, key, table) for key, level in value.items()}
         elif table == "closure":
             policy.max_components = value.get("max_components")
+            if policy.max_components is not None and policy.max_components < 0:
+                raise PolicyError(f"{where('max_components')}: closure.max_components must not be negative")
             policy.closure_level = _level(value.get("level", "error"), text, "level", table)
         elif table == "provenance":
             policy.provenance_required = value.get("required", True)
@@ -165,25 +180,36 @@ def load_policy(path: str) -> Policy:
 
 # -- versions: Nix's builtins.compareVersions --------------------------------------------------
 
-_COMPONENT = re.compile(r"\d+|[^\d.\-]+")
+_COMPONENT = re.compile(r"[0-9]+|[^0-9.\-]+")
 
 
 def _components(version: str) -> list[str]:
     return _COMPONENT.findall(version)
 
 
+def _numeric(text: str) -> bool:
+    return text != "" and text.isascii() and text.isdigit()
+
+
+def _number_lt(a: str, b: str) -> bool:
+    """``int(a) < int(b)`` for ASCII digit strings of any length (``int()`` refuses more than
+    4,300 digits, and a version from elsewhere may have more)."""
+    a, b = a.lstrip("0"), b.lstrip("0")
+    return (len(a), a) < (len(b), b)
+
+
 def _component_lt(a: str, b: str) -> bool:
-    if a.isdigit() and b.isdigit():
-        return int(a) < int(b)
-    if a == "" and b.isdigit():
+    if _numeric(a) and _numeric(b):
+        return _number_lt(a, b)
+    if a == "" and _numeric(b):
         return True
     if a == "pre" and b != "pre":
         return True
     if b == "pre":
         return False
-    if b.isdigit():
+    if _numeric(b):
         return True
-    if a.isdigit():
+    if _numeric(a):
         return False
     return a < b
 
@@ -216,28 +242,3 @@ def parse_range(spec: str) -> list[tuple[str, str]]:
 
 def in_range(version: str, spec: str) -> bool:
     return all(_OPS[op](compare_versions(version, bound)) for op, bound in parse_range(spec))
-
-
-# -- licences ------------------------------------------------------------------------------------
-
-
-def satisfiable(expression: str, acceptable) -> bool:
-    """Whether the licence expression can be met using only licences ``acceptable`` accepts:
-    an OR needs one acceptable branch, an AND needs all of its parts."""
-    try:
-        parsed = _LICENSING.parse(expression, strict=False)
-    except ExpressionError:
-        return acceptable(expression)
-    return _satisfiable(parsed, acceptable)
-
-
-def _satisfiable(node, acceptable) -> bool:
-    if isinstance(node, LicenseWithExceptionSymbol):
-        return acceptable(str(node)) or acceptable(node.license_symbol.key)
-    if isinstance(node, LicenseSymbol):
-        return acceptable(node.key)
-    if node.__class__.__name__ == "AND":
-        return all(_satisfiable(arg, acceptable) for arg in node.args)
-    if node.__class__.__name__ == "OR":
-        return any(_satisfiable(arg, acceptable) for arg in node.args)
-    return acceptable(str(node))

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from sbomgen.errors import LimitExceededError
 from sbomgen.formats.provenance import path_of_uri
 from sbomgen.gate.documents import Inventory, Item
-from sbomgen.gate.policy import Policy, in_range, satisfiable
+from sbomgen.gate.policy import Policy, in_range
+from sbomgen.graph import licensing
 
 RULES = {
-    "licenses.allow": "Every component's licence is allowed (SPDX expressions: OR needs one allowed branch, AND all)",
-    "licenses.deny": "No component needs a denied licence",
+    "licenses.allow": "Every component's licence is allowed and not denied (SPDX expressions: OR needs one such branch, AND all)",
+    "licenses.deny": "No component needs a denied licence (an exception does not change the licence it is WITH)",
     "deny.package": "No denied package (by name and version range)",
     "require.digest": "Every component has a SHA-256 digest",
     "require.purl": "Every component has a package URL",
@@ -57,7 +58,8 @@ def _who(item: Item) -> str:
 
 
 def _label(item: Item) -> str:
-    return f"{item.name} {item.version}".strip()
+    label = f"{item.name} {item.version}".strip()
+    return label if len(label) <= 200 else label[:199] + "…"  # a name from elsewhere may be megabytes
 
 
 @dataclass(slots=True)
@@ -72,20 +74,8 @@ class CheckContext:
 def evaluate(policy: Policy, inventory: Inventory, context: CheckContext) -> list[RuleResult]:
     items = [inventory.root, *inventory.items]
     results: list[RuleResult] = []
-    if policy.allow_licenses:
-        allowed = set(policy.allow_licenses)
-        result = RuleResult("licenses.allow", policy.license_level)
-        for item in items:
-            if item.license and not satisfiable(item.license, lambda lic: lic in allowed):
-                result.violations.append(Violation(f"{_label(item)}: licence {item.license} is not allowed", _who(item)))
-        results.append(result)
-    if policy.deny_licenses:
-        denied = set(policy.deny_licenses)
-        result = RuleResult("licenses.deny", policy.license_level)
-        for item in items:
-            if item.license and not satisfiable(item.license, lambda lic: lic not in denied):
-                result.violations.append(Violation(f"{_label(item)}: licence {item.license} requires a denied licence", _who(item)))
-        results.append(result)
+    if policy.allow_licenses or policy.deny_licenses:
+        results += _licence_rules(policy, items)
     for rule in policy.deny:
         result = RuleResult("deny.package", rule.level, note=f"{rule.name} {rule.versions}".strip())
         for item in items:
@@ -99,6 +89,8 @@ def evaluate(policy: Policy, inventory: Inventory, context: CheckContext) -> lis
         for item in items:
             if not checks[key](item):
                 result.violations.append(Violation(f"{_label(item)} has no {key}", _who(item)))
+            elif key == "license" and licensing.problem(item.license):
+                result.violations.append(Violation(f"{_label(item)} has no valid licence: {licensing.problem(item.license)}", _who(item)))
         results.append(result)
     if policy.max_components is not None:
         result = RuleResult("closure.max_components", policy.closure_level, note=f"at most {policy.max_components}")
@@ -127,6 +119,37 @@ def evaluate(policy: Policy, inventory: Inventory, context: CheckContext) -> lis
             result.note = "checked in the SBOM's components only (give a store path to check the build closure)"
         results.append(result)
     return results
+
+
+def _brief(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _licence_rules(policy: Policy, items: list[Item]) -> list[RuleResult]:
+    """``licenses.allow`` and ``licenses.deny``, read with sbomgen's one SPDX parser
+    (:mod:`sbomgen.graph.licensing`, whose :class:`~sbomgen.graph.licensing.LicencePolicy` says
+    what allowed and denied mean). An expression that does not parse fails both rules: a gate
+    cannot tell what it permits."""
+    rules = licensing.LicencePolicy.of(policy.allow_licenses, policy.deny_licenses)
+    allow = RuleResult("licenses.allow", policy.license_level) if policy.allow_licenses else None
+    deny = RuleResult("licenses.deny", policy.license_level) if policy.deny_licenses else None
+    for item in items:
+        if not item.license:
+            continue
+        try:
+            tree = licensing.parse(item.license)
+        except licensing.LicenceExpressionError:
+            message = f"{_label(item)}: {licensing.problem(item.license)}"
+            for result in (allow, deny):
+                if result is not None:
+                    result.violations.append(Violation(message, _who(item)))
+            continue
+        text = _brief(str(tree))
+        if allow is not None and not licensing.satisfiable(tree, lambda lic: rules.allowed(lic) and not rules.denied(lic)):
+            allow.violations.append(Violation(f"{_label(item)}: licence {text} is not allowed", _who(item)))
+        if deny is not None and not licensing.satisfiable(tree, lambda lic: not rules.denied(lic)):
+            deny.violations.append(Violation(f"{_label(item)}: licence {text} requires a denied licence", _who(item)))
+    return [result for result in (allow, deny) if result is not None]
 
 
 def _provenance_rules(policy: Policy, inventory: Inventory, items: list[Item], keys: list) -> list[RuleResult]:

@@ -6,6 +6,12 @@
   used (the outputs its dependants name in their ``inputDrvs``), and every source path by
   itself, so ``{drv of each output} | {sources}`` equals ``nix-store -qR X.drv``.  Outputs need
   not be built: unbuilt ones are pinned by their declared fixed-output hash or their ``.drv``.
+* A ``.drv`` in ``inputSrcs`` (``builtins.unsafeDiscardOutputDependency drv.drvPath``, as in
+  nixpkgs' ``closureInfo``, ``dockerTools`` and NixOS tests) is a source: the build sees the
+  derivation *file*, not its outputs.  It is a component of its own (a "derivation file",
+  property ``nix:derivation_file``), and its store closure (the ``.drv`` files and sources it
+  references) is walked like any source's, as ``nix-store -qR X.drv`` does; the outputs of
+  those derivations are not build inputs, so they are not walked.
 
 ``depth`` limits the walk like sbomnix: the target is depth 0, its direct dependencies depth 1.
 """
@@ -15,12 +21,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from sbomgen.errors import InvalidStorePathError
+from sbomgen.errors import DerivationError, InvalidStorePathError
 from sbomgen.graph.identifiers import assign_purl
 from sbomgen.graph.model import Component, DependencyGraph, FixedOutput, GraphKind
 from sbomgen.graph.names import parse_drv_name, split_output_suffix, strip_source_suffix
-from sbomgen.nix.derivation import Derivation
-from sbomgen.nix.hashes import parse_ca
+from sbomgen.nix.derivation import Derivation, printable, read_derivation
+from sbomgen.nix.hashes import parse_ca, parse_hash
 from sbomgen.nix.store import NixStore, PathInfo
 from sbomgen.nix.storepath import path_name
 
@@ -46,34 +52,67 @@ def _download_urls(drv: Derivation) -> tuple[str, ...]:
     raw = drv.env.get("urls") or drv.env.get("url")
     if not raw:
         return ()
-    return tuple(dict.fromkeys(u for u in raw.split() if "://" in u))
+    return tuple(dict.fromkeys(printable(u) for u in raw.split() if "://" in u))
+
+
+#: content-addressing methods whose declared hash is a digest in the usual sense
+_MODES = ("flat", "recursive", "text", "git")
 
 
 def _fixed_output(drv: Derivation) -> FixedOutput | None:
+    """The declared hash of a fixed-output derivation, as hex; ``None`` for a method or an
+    algorithm sbomgen does not know (``blake3``, a method Nix adds later) or a hash it cannot
+    read: :func:`_unsupported_hash` then says what was declared."""
     if not drv.is_fixed_output:
         return None
     out = drv.outputs["out"]
-    return FixedOutput(mode=out.mode or "flat", algo=out.algo or "sha256", hash_hex=out.hash, urls=_download_urls(drv))
+    mode, algo = out.mode or "flat", out.algo or "sha256"
+    if mode not in _MODES:
+        return None
+    try:
+        digest = parse_hash(out.hash, algo).hex  # hex, Nix base32, base64 or SRI
+    except ValueError:
+        return None
+    return FixedOutput(mode=mode, algo=algo, hash_hex=digest, urls=_download_urls(drv))
+
+
+def _unsupported_hash(drv: Derivation | None, ca: str | None, fixed: FixedOutput | None) -> str | None:
+    """What a fixed-output derivation or the DB ``ca`` declared, when it gave no usable hash."""
+    if fixed is not None:
+        return None
+    if drv is not None and drv.is_fixed_output:
+        out = drv.outputs["out"]
+        return printable(f"{out.hash_algo}:{out.hash}")
+    if ca and ca.startswith("fixed:"):
+        return printable(ca)
+    return None
 
 
 def _fixed_output_from_ca(ca: str | None, drv: Derivation | None) -> FixedOutput | None:
-    """A fixed-output path's declared hash from the DB ``ca`` column (``fixed:r:sha256:...``)."""
+    """A fixed-output path's declared hash from the DB ``ca`` column (``fixed:r:sha256:...``,
+    ``fixed:git:sha1:...``); ``None`` for one sbomgen cannot read."""
     if drv is not None and drv.is_fixed_output:
         return _fixed_output(drv)
     if not ca or not ca.startswith("fixed:"):
         return None
-    address = parse_ca(ca)
+    try:
+        if ca.startswith("fixed:git:"):
+            digest = parse_hash(ca.removeprefix("fixed:git:"))
+            return FixedOutput(mode="git", algo=digest.algo, hash_hex=digest.hex)
+        address = parse_ca(ca)
+    except ValueError:
+        return None
     return FixedOutput(mode=address.method, algo=address.hash.algo, hash_hex=address.hash.hex)
 
 
 def _name_version(drv: Derivation | None, fallback_name: str, is_source: bool) -> tuple[str, str]:
     """pname/version env when present, else ``parseDrvName`` (archive suffixes of sources dropped)."""
     if drv is not None:
-        pname = drv.env.get("pname")
-        version = drv.env.get("version")
+        pname = printable(drv.env.get("pname") or "")
+        version = printable(drv.env.get("version") or "")
         if pname and version:
             return pname, version
-        name = drv.name
+        name = printable(drv.name)
         if drv.is_fixed_output or _download_urls(drv):  # a fetch: named after its file
             name = strip_source_suffix(name)[0]
         parsed_name, parsed_version = parse_drv_name(name)
@@ -109,7 +148,7 @@ def _component_for_path(path: str, info: PathInfo | None, drv: Derivation | None
         output=output,
         drv_path=drv.path if drv is not None else (info.deriver if info else None),
         outputs=drv.output_names if drv is not None else ((output,) if output else ()),
-        system=drv.system if drv is not None else None,
+        system=printable(drv.system) if drv is not None else None,
         is_source=is_source,
         valid=info is not None,
         nar_hash_hex=info.nar_sha256_hex if info else None,
@@ -119,10 +158,33 @@ def _component_for_path(path: str, info: PathInfo | None, drv: Derivation | None
         if info
         else (_fixed_output(drv) if drv else None),
     )
+    declared = _unsupported_hash(drv, info.ca if info else None, component.fixed_output)
+    if declared:  # declared, but not in a form sbomgen reads: said, not guessed
+        component.extra["nix:fixed_output_unsupported"] = declared
     if drv is not None and not drv.is_fixed_output:
         urls = _download_urls(drv)
         if urls:  # a fetch Nix cannot check: the URL's content is not pinned by a hash
             component.extra["nix:unpinned_fetch"] = urls[0]
+    assign_purl(component)
+    return component
+
+
+def _component_for_drv_file(store: NixStore, path: str, info: PathInfo) -> Component:
+    """A ``.drv`` file that is itself an input (a source): named after the derivation it holds."""
+    drv = read_derivation(path, store.store_dir)
+    name, version = _name_version(drv, path_name(path).removesuffix(".drv"), False)
+    component = Component(
+        store_path=path,
+        name=name,
+        version=version,
+        output=None,
+        outputs=drv.output_names,
+        system=printable(drv.system),
+        is_source=True,
+        nar_hash_hex=info.nar_sha256_hex,
+        nar_size=info.nar_size,
+    )
+    component.extra["nix:derivation_file"] = "the .drv file itself, not its outputs (unsafeDiscardOutputDependency)"
     assign_purl(component)
     return component
 
@@ -148,7 +210,7 @@ def runtime_graph(store: NixStore, target: str, depth: int | None = None) -> Dep
                 f"the outputs of {target} are not built: build it first, or ask for --buildtime"
             )
     infos = store.closure([root])
-    depths = _bfs(root, lambda p: (r for r in infos[p].references if r != p), depth)
+    depths = _bfs(root, lambda p: (r for r in infos[p].references if r != p and r in infos), depth)
     drvs = _derivers(store, {p: infos[p] for p in depths})
     drv_hashes = {p: i.nar_sha256_hex for p, i in store.path_infos(drvs, references=False).items()}
     components: dict[str, Component] = {}
@@ -156,11 +218,15 @@ def runtime_graph(store: NixStore, target: str, depth: int | None = None) -> Dep
     for path, level in depths.items():
         info = infos[path]
         drv = drvs.get(info.deriver) if info.deriver else None
-        component = _component_for_path(path, info, drv, drv_hashes.get(info.deriver or ""))
+        if path.endswith(".drv") and not info.deriver:  # an output that refers to a .drv file
+            component = _component_for_drv_file(store, path, info)
+        else:
+            component = _component_for_path(path, info, drv, drv_hashes.get(info.deriver or ""))
         component.depth = level
         components[path] = component
         edges[path] = tuple(r for r in info.references if r != path and r in depths)
-    return DependencyGraph(GraphKind.RUNTIME, store.store_dir, root, components, edges, depth)
+    cut = frozenset(p for p in depths if any(r != p and r not in depths for r in infos[p].references)) if depth is not None else None
+    return DependencyGraph(GraphKind.RUNTIME, store.store_dir, root, components, edges, depth, cut)
 
 
 def _output_path(store: NixStore, drv: Derivation, output: str) -> str:
@@ -203,8 +269,15 @@ def buildtime_graph(store: NixStore, target: str, depth: int | None = None) -> D
             node_path[(drv_path, out)] = _output_path(store, drvs[drv_path], out)
 
     src_roots = sorted({s for d in drvs.values() for s in d.input_srcs})
-    src_infos = store.closure(src_roots) if src_roots else {}
-    sources = {p: i for p, i in src_infos.items() if not p.endswith(".drv")}
+    registered = store.path_infos(src_roots, references=False)
+    for drv in drvs.values():  # Nix registers a .drv only once its inputs are: a tampered one
+        for src in drv.input_srcs:
+            if src not in registered:
+                raise DerivationError(
+                    f"corrupt derivation {drv.path}: input source {src!r} is not a valid path in the store database"
+                )
+    # every path in the closure of the sources, .drv files included (a .drv in inputSrcs)
+    sources = store.closure(src_roots) if src_roots else {}
 
     deps: dict[str, tuple[str, ...]] = {}
     for (drv_path, _out), path in node_path.items():
@@ -223,7 +296,10 @@ def buildtime_graph(store: NixStore, target: str, depth: int | None = None) -> D
     components: dict[str, Component] = {}
     for path, level in depths.items():
         if path in sources:
-            component = _component_for_path(path, sources[path], None, None)
+            if path.endswith(".drv"):
+                component = _component_for_drv_file(store, path, sources[path])
+            else:
+                component = _component_for_path(path, sources[path], None, None)
         else:
             drv_path, _out = path_to_node[path]
             drv_info = infos.get(drv_path)
@@ -234,5 +310,6 @@ def buildtime_graph(store: NixStore, target: str, depth: int | None = None) -> D
         component.depth = level
         components[path] = component
     edges = {p: tuple(d for d in deps.get(p, ()) if d in depths) for p in depths}
-    return DependencyGraph(GraphKind.BUILDTIME, store.store_dir, root, components, edges, depth)
+    cut = frozenset(p for p in depths if any(d not in depths for d in deps.get(p, ()))) if depth is not None else None
+    return DependencyGraph(GraphKind.BUILDTIME, store.store_dir, root, components, edges, depth, cut)
 

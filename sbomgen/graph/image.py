@@ -26,9 +26,9 @@ MAX_OUTSIDE_LISTED = 200
 
 def _local_store(store_dir: str, db_path: str | None) -> NixStore | None:
     """The local store, when it is the image's store directory and its DB is readable."""
-    env_store = os.environ.get("NIX_STORE_DIR", "").rstrip("/")
-    if env_store and os.path.realpath(env_store) != os.path.realpath(store_dir) and env_store != store_dir:
-        return None
+    env_store = os.environ.get("NIX_STORE_DIR", "").rstrip("/") or "/nix/store"
+    if env_store != store_dir and os.path.realpath(env_store) != store_dir:
+        return None  # the image's store directory is not ours: nothing local describes its paths
     store = NixStore(store_dir, db_path=db_path)
     try:
         store.conn  # noqa: B018 - opening checks the DB
@@ -38,14 +38,17 @@ def _local_store(store_dir: str, db_path: str | None) -> NixStore | None:
 
 
 def image_name(contents: ImageContents) -> tuple[str, str]:
+    """(name, tag) from the image's own tags and annotations, whatever their JSON types."""
     manifest = contents.manifest
-    tags = manifest.tags or []
-    annotations = manifest.manifest.get("annotations", {}) if isinstance(manifest.manifest, dict) else {}
-    title = annotations.get("org.opencontainers.image.title")
+    tags = [t for t in manifest.tags or [] if isinstance(t, str) and t]
+    annotations = manifest.manifest.get("annotations") if isinstance(manifest.manifest, dict) else None
+    title = annotations.get("org.opencontainers.image.title") if isinstance(annotations, dict) else None
     if tags and ":" in tags[0] and "/" not in tags[0].rsplit(":", 1)[1]:
         name, tag = tags[0].rsplit(":", 1)
-        return name, tag
-    return title or os.path.basename(contents.image.source.rstrip("/")), tags[0] if tags else "latest"
+        if name and tag:
+            return name, tag
+    fallback = os.path.basename(os.path.abspath(contents.image.source).rstrip("/")) or "image"
+    return (title if isinstance(title, str) and title else fallback), tags[0] if tags else "latest"
 
 
 def image_graph(contents: ImageContents, db_path: str | None = None) -> DependencyGraph:
@@ -55,7 +58,7 @@ def image_graph(contents: ImageContents, db_path: str | None = None) -> Dependen
     root = Component(store_path=root_key, name=name, version=tag, output=None)
     if digest.startswith("sha256:"):
         root.explicit_digest = (DigestOf.OCI_MANIFEST, digest[7:])
-    root.purl = PackageURL(type="oci", name=name.rsplit("/", 1)[-1], version=digest, qualifiers={"tag": tag}).to_string()
+    root.purl = PackageURL(type="oci", name=name.rsplit("/", 1)[-1] or "image", version=digest, qualifiers={"tag": tag}).to_string()
     root.extra = {
         "oci:kind": contents.image.kind,
         "oci:manifest_digest": contents.manifest.digest or "",

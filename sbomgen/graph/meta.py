@@ -10,29 +10,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
-
-from license_expression import get_spdx_licensing
 
 from sbomgen.errors import MetadataError
 from sbomgen.fsutil import load_json
 from sbomgen.graph.identifiers import cpe23
+from sbomgen.graph.licensing import canonical_id, spdx_licensing  # noqa: F401 - spdx_licensing for older imports
 from sbomgen.graph.model import Component, DependencyGraph, License, Meta
 
 
-@cache
-def spdx_licensing():
-    """license-expression's SPDX licensing, built on first use (30 ms: not every run needs it)."""
-    return get_spdx_licensing()
-
-
-def _known_spdx_id(value: str) -> str | None:
-    """The canonical SPDX id for ``value`` when SPDX lists it (case-insensitively)."""
-    licensing = spdx_licensing()
-    symbol = licensing.known_symbols.get(value) or licensing.known_symbols_lowercase.get(value.lower())
-    return symbol.key if symbol is not None else None
+def _known_spdx_id(value: Any) -> str | None:
+    """The canonical SPDX id for ``value`` when SPDX lists it as a licence (case-insensitively,
+    deprecated ids mapped: :mod:`sbomgen.graph.licensing`)."""
+    return canonical_id(value) if isinstance(value, str) else None
 
 
 def _license(raw: Any) -> License | None:
@@ -63,8 +54,8 @@ def _maintainers(raw: Any) -> tuple[str, ...]:
     result = []
     for item in raw if isinstance(raw, list) else []:
         if isinstance(item, dict):
-            name = item.get("name") or item.get("github") or ""
-            email = item.get("email")
+            name = next((v for v in (item.get("name"), item.get("github")) if isinstance(v, str) and v), "")
+            email = item.get("email") if isinstance(item.get("email"), str) else None
             if name:
                 result.append(f"{name} <{email}>" if email else name)
         elif isinstance(item, str):
@@ -80,8 +71,15 @@ def _cpe(entry: dict[str, Any], meta: dict[str, Any]) -> str | None:
     if isinstance(cpe, str) and cpe.startswith("cpe:2.3:"):
         return cpe
     parts = identifiers.get("cpeParts")
-    if isinstance(parts, dict) and parts.get("vendor") and parts.get("product"):
-        return cpe23(parts["vendor"], parts["product"], parts.get("version") or entry.get("version"), parts.get("update"))
+    if not isinstance(parts, dict):
+        return None
+
+    def text(value: Any) -> str | None:  # a file from elsewhere may hold anything here
+        return value if isinstance(value, str) and value else None
+
+    vendor, product = text(parts.get("vendor")), text(parts.get("product"))
+    if vendor and product:
+        return cpe23(vendor, product, text(parts.get("version")) or text(entry.get("version")), text(parts.get("update")))
     return None
 
 

@@ -145,6 +145,9 @@ class DependencyGraph:
     components: dict[str, Component]
     edges: dict[str, tuple[str, ...]]
     depth: int | None = None
+    #: with ``depth``: the components some of whose dependencies the depth limit left out
+    #: (``None``: not known, e.g. for a graph read from a document)
+    cut_off: frozenset[str] | None = None
 
     @property
     def root_component(self) -> Component:

@@ -22,11 +22,22 @@ real and damaged .drv files.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass
 
 from sbomgen.errors import DerivationError
+from sbomgen.nix.storepath import is_store_path, store_paths_matcher
+
+
+#: ``hashAlgo`` method prefix -> mode
+_METHODS = {"": "flat", "r": "recursive", "text": "text", "git": "git"}
+
+#: an output name (Nix: the characters of a store path name)
+_OUTPUT_NAME = re.compile(r"[A-Za-z0-9+\-._?=]+")
+_OUTPUT_NAMES = re.compile(rf"(?:{_OUTPUT_NAME.pattern}\n)*{_OUTPUT_NAME.pattern}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +59,13 @@ class DerivationOutput:
 
     @property
     def mode(self) -> str | None:
-        """``"flat"``, ``"recursive"`` or ``"text"`` for a content-addressed output, else ``None``."""
+        """``"flat"``, ``"recursive"``, ``"text"`` or ``"git"`` (``git:sha1``, Nix 2.20+) for a
+        content-addressed output, else ``None``; a method Nix may add later is returned as written."""
         algo = self.hash_algo
         if not algo:
             return None
-        if algo.startswith("r:"):
-            return "recursive"
-        if algo.startswith("text:"):
-            return "text"
-        return "flat"
+        method = algo.rpartition(":")[0]
+        return _METHODS.get(method, method)
 
     @property
     def algo(self) -> str | None:
@@ -268,6 +277,9 @@ class _SyntaxError(Exception):
         self.expected = expected
 
 
+_MAX_NESTING = 100
+"""Dynamic outputs (outputs of outputs) nest; a real .drv nests a few deep, not thousands."""
+
 _VERSIONS = ("xp-dyn-drv",)
 """``DrvWithVersion`` versions understood (Nix's dynamic-derivations experiment)."""
 
@@ -326,7 +338,7 @@ def _parse_exact(text: str) -> _Parts:
             items.append(string())
         return tuple(items)
 
-    def outputs_of_input() -> tuple[str, ...]:
+    def outputs_of_input(level: int = 0) -> tuple[str, ...]:
         """An inputDrvs entry's outputs: ``[...]``; in xp-dyn-drv also ``([...],[(output,node)...])``.
 
         The second form is a dynamic dependency: output ``output`` of the input is itself a
@@ -336,6 +348,8 @@ def _parse_exact(text: str) -> _Parts:
         nonlocal pos
         if not (version and text.startswith("(", pos)):
             return strings()
+        if level >= _MAX_NESTING:
+            raise _SyntaxError(pos, f"at most {_MAX_NESTING} levels of dynamic outputs")
         pos += 1
         names = list(strings())
         expect(",[")
@@ -345,7 +359,7 @@ def _parse_exact(text: str) -> _Parts:
             expect("(")
             output = string()
             expect(",")
-            outputs_of_input()
+            outputs_of_input(level + 1)
             expect(")")
             if output not in names:
                 names.append(output)
@@ -438,33 +452,134 @@ def parse_derivation(text: str, path: str | None = None) -> Derivation:
     return Derivation(path, outputs, input_drvs, input_srcs, system, builder, args, env)
 
 
-def _read_file(path: str) -> bytes:
-    """The whole file, through the bare system calls: half the cost of ``open().read()``,
-    which matters for the 40,000 ``.drv`` files of a system closure."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+#: the largest ``.drv`` read: a real one is a few KB, the largest in nixpkgs a few MB
+MAX_DRV_BYTES = 64 << 20
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words, for an error message."""
+    if stat.S_ISDIR(mode):
+        return os.strerror(errno.EISDIR)
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+             stat.S_ISSOCK: "a socket", stat.S_ISLNK: "a symlink"}
+    return "not a regular file (" + next((k for test, k in kinds.items() if test(mode)), "unknown type") + ")"
+
+
+def _read_file(path: str, limit: int = MAX_DRV_BYTES) -> bytes:
+    """The whole regular file ``path``, through the bare system calls (half the cost of
+    ``open().read()``, which matters for the 40,000 ``.drv`` files of a system closure).
+
+    A ``.drv`` in the store is never a symlink, and a FIFO, a device or a file larger than
+    ``limit`` is never a ``.drv``: it is opened without following a final symlink and without
+    blocking (a FIFO would wait for a writer), checked with ``fstat``, and read only up to
+    ``limit``.  Raises :class:`OSError` (with ``strerror`` set) for what cannot be read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, _kind(info.st_mode))
+        if info.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit >> 20} MiB ({info.st_size} bytes): not a derivation")
         chunks = []
+        total = 0
         while chunk := os.read(fd, 1 << 16):
             chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:  # grew while being read
+                raise OSError(errno.EFBIG, f"larger than {limit >> 20} MiB: not a derivation")
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:
         os.close(fd)
 
 
-def read_derivation(path: str) -> Derivation:
+def check_store_paths(drv: Derivation, store_dir: str) -> None:
+    """Raise :class:`DerivationError` unless every path ``drv`` names is a store path of ``store_dir``
+    (and it has outputs, whose names, and those of the outputs of inputs it uses, are names).
+
+    The paths are those sbomgen may open, hash or look up: the outputs (a floating
+    content-addressed output has none), the ``inputDrvs`` (which must be ``.drv`` files)
+    and the ``inputSrcs``.  ``HASH-NAME`` right below the store directory, nothing else: not
+    ``/dev/zero``, not ``/etc/passwd``, not ``STORE/../x``, not a path inside a store path.
+    The builder is only recorded (``/bin/sh`` and ``builtin:fetchurl`` are legitimate), never
+    opened.
+    """
+    where = drv.path or "<text>"
+    if not drv.outputs:
+        raise DerivationError(f"corrupt derivation {where}: it has no outputs")
+    names = [*drv.outputs, *(o for outs in drv.input_drvs.values() for o in outs)]
+    # the usual case in two C calls: this runs for each of the 40,000 .drv of a system closure
+    paths = [o.path for o in drv.outputs.values() if o.path] + [*drv.input_drvs, *drv.input_srcs]
+    if (
+        _OUTPUT_NAMES.fullmatch("\n".join(names))
+        and (not paths or store_paths_matcher(store_dir)("\n".join(paths)))
+        and all(d.endswith(".drv") for d in drv.input_drvs)
+    ):
+        return
+    for name in names:
+        if not _OUTPUT_NAME.fullmatch(name):
+            raise DerivationError(f"corrupt derivation {where}: {name!r} is not an output name")
+
+    def bad(what: str, value: str, why: str = f"not a store path of {store_dir}") -> DerivationError:
+        return DerivationError(f"corrupt derivation {where}: {what} {value!r} is {why}")
+
+    for name, output in drv.outputs.items():
+        if output.path and not is_store_path(output.path, store_dir):
+            raise bad(f"output {name!r} path", output.path)
+    for input_drv in drv.input_drvs:
+        if not is_store_path(input_drv, store_dir):
+            raise bad("input derivation", input_drv)
+        if not input_drv.endswith(".drv"):
+            raise bad("input derivation", input_drv, "not a .drv file")
+    for source in drv.input_srcs:
+        if not is_store_path(source, store_dir):
+            raise bad("input source", source)
+
+
+def read_derivation(path: str, store_dir: str | None = None) -> Derivation:
     """Read and parse a ``.drv`` file.
 
     Raises :class:`~sbomgen.errors.DerivationError` when it is missing (e.g. garbage
-    collected), unreadable or malformed.  Bytes that are not UTF-8 are kept as lone
-    surrogates (``surrogateescape``), as :func:`os.fsdecode` does.
+    collected), unreadable, not a regular file, larger than :data:`MAX_DRV_BYTES` or
+    malformed.  With ``store_dir`` (the store it belongs to) the file must be a store path
+    of that store, and so must every path it names (:func:`check_store_paths`).  Bytes that
+    are not UTF-8 are kept as lone surrogates (``surrogateescape``), as :func:`os.fsdecode`
+    does.
     """
+    if store_dir is not None and not is_store_path(path, store_dir):
+        raise DerivationError(f"not a derivation in the store {store_dir}: {path!r}")
     try:
         data = _read_file(path)
     except FileNotFoundError:
         raise DerivationError(f"derivation not found: {path} (garbage-collected?)") from None
     except OSError as exc:
-        raise DerivationError(f"cannot read derivation {path}: {exc.strerror or exc}") from None
-    return parse_derivation(data.decode("utf-8", "surrogateescape"), path)
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ELOOP:
+            reason = "a symlink (a .drv in the store never is)"
+        raise DerivationError(f"cannot read derivation {path}: {reason}") from None
+    drv = parse_derivation(data.decode("utf-8", "surrogateescape"), path)
+    if store_dir is not None:
+        check_store_paths(drv, store_dir)
+    return drv
 
 
-__all__ = ["Derivation", "DerivationOutput", "parse_derivation", "read_derivation"]
+def printable(value: str) -> str:
+    """``value`` with the lone surrogates standing for bytes that are not UTF-8 replaced by
+    U+FFFD, for documents (JSON, XML) that cannot hold them."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        return value.encode("utf-8", "replace").decode("utf-8")
+
+
+__all__ = [
+    "MAX_DRV_BYTES",
+    "Derivation",
+    "DerivationOutput",
+    "check_store_paths",
+    "parse_derivation",
+    "printable",
+    "read_derivation",
+]

@@ -238,4 +238,80 @@ def nar_sha256_hex(path: str | os.PathLike[str] | bytes) -> str:
     return nar_hash(path)[0].hex()
 
 
-__all__ = ["dump", "nar_hash", "nar_sha256_hex"]
+class TreeNode:
+    """One node of a file tree held in memory (e.g. parsed from an image layer), for
+    :func:`dump_tree`: a directory (``children``: name as bytes -> node), a regular file
+    (``executable``, ``size``; its bytes come from the ``contents`` callback) or a symlink
+    (``target`` as bytes). ``layer`` and ``data``/``offset`` are for the caller's bookkeeping."""
+
+    __slots__ = ("children", "data", "executable", "kind", "layer", "offset", "size", "target")
+
+    DIRECTORY, REGULAR, SYMLINK = _DIR, _FILE, _LINK
+
+    def __init__(self, kind: int, layer: int = 0, *, executable: bool = False, size: int = 0, target: bytes = b"",
+                 data: bytes | None = None, offset: int = 0) -> None:
+        self.kind = kind
+        self.layer = layer
+        self.executable = executable
+        self.size = size
+        self.target = target
+        self.children: dict[bytes, TreeNode] | None = {} if kind == _DIR else None
+        self.data = data
+        self.offset = offset
+
+
+def dump_tree(root: TreeNode, write: Callable[[bytes], object], contents: Callable[[TreeNode], object]) -> None:
+    """Serialise an in-memory tree as a NAR, exactly as ``nix-store --dump`` would serialise
+    the same tree on disk. ``contents(node)`` yields a regular file's bytes (in any number of
+    pieces, ``node.size`` in all: anything else is a :class:`NarError`). Nothing on the file
+    system is touched; a symlink is its target, never followed. Iterative: any depth."""
+    out = _Writer(write)
+    buffer = out.buffer
+
+    def regular(node: TreeNode) -> None:
+        buffer.extend(_EXECUTABLE_HEADER if node.executable else _FILE_HEADER)
+        buffer.extend(node.size.to_bytes(8, "little"))
+        seen = 0
+        for chunk in contents(node):  # type: ignore[attr-defined]
+            seen += len(chunk)
+            buffer.extend(chunk)
+            if len(buffer) >= _CHUNK:
+                out.flush()
+        if seen != node.size:
+            raise NarError(f"file content is {seen} bytes, {node.size} expected")
+        buffer.extend(_FILE_TRAILER[node.size & 7])
+
+    def leaf(node: TreeNode) -> None:
+        if node.kind == _FILE:
+            regular(node)
+        else:
+            buffer.extend(_SYMLINK_HEADER + _str(node.target) + _CLOSE)
+
+    buffer += _MAGIC
+    if root.kind != _DIR:
+        leaf(root)
+    else:
+        buffer += _DIRECTORY_HEADER
+        stack = [iter(sorted(root.children.items()))]  # type: ignore[union-attr]
+        while stack:
+            for name, node in stack[-1]:
+                buffer += _ENTRY
+                buffer += _str(name)
+                buffer += _NODE
+                if node.kind == _DIR:
+                    buffer += _DIRECTORY_HEADER
+                    stack.append(iter(sorted(node.children.items())))  # type: ignore[union-attr]
+                    break
+                leaf(node)
+                buffer += _CLOSE
+                if len(buffer) >= _CHUNK:
+                    out.flush()
+            else:
+                stack.pop()
+                buffer += _CLOSE
+                if stack:
+                    buffer += _CLOSE
+    out.flush()
+
+
+__all__ = ["TreeNode", "dump", "dump_tree", "nar_hash", "nar_sha256_hex"]

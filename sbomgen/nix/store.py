@@ -8,22 +8,52 @@ Nix keeps what it knows about store paths in ``$NIX_STATE_DIR/db/db.sqlite``:
 
 The database is opened read-only (``mode=ro``), never written or locked for writing, and a
 closure is read with one recursive query instead of one query per path.
+
+The store is trusted to be the user's own, but its files are still read defensively: the DB
+must be a regular file (a FIFO or a device is refused, not waited on); every row read is
+checked (a path of this store, a ``sha256`` NAR hash, a non-negative size) and a bad one is
+a :class:`StoreDatabaseError` naming it; every ``.drv`` is read as
+:func:`~sbomgen.nix.derivation.read_derivation` with this store's directory, so a tampered
+one that names ``/dev/zero`` or a FIFO is refused before anything is opened.
+
+A database in WAL mode cannot be opened read-only by a user who may not create its ``-shm``
+file (an idle nix-daemon removes ``-wal`` and ``-shm``; ``/nix/var/nix/db`` belongs to root).
+When no ``-wal`` file holds uncheckpointed writes, the main file is then complete, and it is
+read as immutable (``immutable=1``: no lock, no ``-shm``), with one warning on stderr.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+import stat
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
-from sbomgen.errors import InvalidStorePathError, StoreDatabaseError
+from sbomgen.errors import DerivationError, InvalidStorePathError, StoreDatabaseError
 from sbomgen.nix.derivation import Derivation, read_derivation
 from sbomgen.nix.hashes import parse_hash
-from sbomgen.nix.storepath import default_state_dir
+from sbomgen.nix.storepath import default_state_dir, is_store_path
 
 #: SQLite's default limit on host parameters is 999 in old builds; stay well below it.
 _BATCH = 900
+
+#: seconds to wait for a writer's lock before giving up with "database is locked"
+BUSY_TIMEOUT = 30.0
+
+
+def _warn(message: str) -> None:
+    """One ``PROG: warning: ...`` line on stderr (a warning, not an error: the work goes on)."""
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "sbomgen"
+    if prog in ("__main__.py", "-c", "-m", "") or prog.endswith(".py"):
+        prog = "sbomgen"
+    print(f"{prog}: warning: {message}", file=sys.stderr)
+
+
+#: where warnings go (tests and embedders may replace it)
+warn: Callable[[str], None] = _warn
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +71,19 @@ class PathInfo:
 
     @property
     def nar_sha256_hex(self) -> str:
-        """The SHA-256 of the path's NAR serialisation, as lowercase hex."""
-        return parse_hash(self.nar_hash).hex
+        """The SHA-256 of the path's NAR serialisation, as lowercase hex.
+
+        Raises :class:`StoreDatabaseError` when the DB holds something else (Nix always
+        writes ``sha256:``)."""
+        try:
+            parsed = parse_hash(self.nar_hash)
+        except ValueError as exc:
+            raise StoreDatabaseError(f"the store database has a bad NAR hash for {self.path}: {exc}") from None
+        if parsed.algo != "sha256":
+            raise StoreDatabaseError(
+                f"the store database has a {parsed.algo} NAR hash for {self.path}: Nix records sha256"
+            )
+        return parsed.hex
 
 
 class NixStore:
@@ -64,19 +105,47 @@ class NixStore:
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
-        if not os.path.exists(self.db_path):
+        try:
+            info = os.stat(self.db_path)
+        except FileNotFoundError:
             raise StoreDatabaseError(
                 f"Nix store database not found: {self.db_path} "
                 f"(for store {self.store_dir}; set NIX_STATE_DIR or --db)"
-            )
+            ) from None
+        except OSError as exc:
+            raise StoreDatabaseError(f"cannot read Nix store database {self.db_path}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise StoreDatabaseError(f"Nix store database {self.db_path} is not a regular file")
         if not os.access(self.db_path, os.R_OK):
             raise StoreDatabaseError(f"Nix store database is not readable: {self.db_path}")
+        uri = "file:" + quote(os.path.abspath(self.db_path))
         try:
-            conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
-            conn.execute("PRAGMA query_only = ON")
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            conn = self._connect(f"{uri}?mode=ro")
+        except sqlite3.OperationalError as exc:
+            if not self._immutable_is_safe(exc):
+                raise self._error(exc) from None
+            try:
+                conn = self._connect(f"{uri}?mode=ro&immutable=1")
+            except sqlite3.Error as second:
+                raise self._error(second) from None
+            warn(
+                f"{self.db_path} is in WAL mode and its directory is not writable: "
+                "read it as immutable (no -wal file, so nothing is missed; a build running meanwhile is not seen)"
+            )
         except sqlite3.Error as exc:
-            raise StoreDatabaseError(f"cannot read Nix store database {self.db_path}: {exc}") from None
+            raise self._error(exc) from None
+        return conn
+
+    def _connect(self, uri: str) -> sqlite3.Connection:
+        """Connect read-only and check the tables are Nix's; raises :class:`sqlite3.Error`."""
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA trusted_schema = OFF")  # no SQL functions run from the DB's own schema
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except BaseException:
+            conn.close()
+            raise
         missing = {"ValidPaths", "Refs", "DerivationOutputs"} - tables
         if missing:
             conn.close()
@@ -84,6 +153,42 @@ class NixStore:
                 f"{self.db_path} is not a Nix store database (missing tables: {', '.join(sorted(missing))})"
             )
         return conn
+
+    def _immutable_is_safe(self, exc: sqlite3.OperationalError) -> bool:
+        """Whether ``exc`` is the read-only WAL case, and an immutable read sees everything.
+
+        That is: opening failed for want of a writable ``-shm`` (SQLITE_READONLY_CANTINIT or
+        "unable to open"), the file is in WAL mode (byte 18 of the header is 2), and no
+        ``-wal`` file holds writes the main file lacks.
+        """
+        message = str(exc)
+        if "readonly" not in message and "unable to open" not in message:
+            return False
+        try:
+            with open(self.db_path, "rb") as handle:
+                header = handle.read(100)
+        except OSError:
+            return False
+        if len(header) < 20 or not header.startswith(b"SQLite format 3\0") or header[18] != 2:
+            return False
+        try:
+            return os.stat(self.db_path + "-wal").st_size == 0
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+
+    def _error(self, exc: sqlite3.Error) -> StoreDatabaseError:
+        message = str(exc)
+        hint = ""
+        if "readonly" in message or "unable to open" in message:
+            hint = (
+                f" (if it is in WAL mode, sbomgen needs {os.path.dirname(self.db_path) or '.'} to be writable, "
+                "or no -wal file: run as the store's owner, or stop the Nix daemon's writers)"
+            )
+        elif "locked" in message or "busy" in message:
+            hint = " (a Nix process holds a write lock: try again when it is done)"
+        return StoreDatabaseError(f"cannot read Nix store database {self.db_path}: {message}{hint}")
 
     def close(self) -> None:
         if self._conn is not None:
@@ -99,8 +204,8 @@ class NixStore:
     def _query(self, sql: str, params: Iterable[object] = ()) -> list[tuple]:
         try:
             return self.conn.execute(sql, tuple(params)).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreDatabaseError(f"cannot read Nix store database {self.db_path}: {exc}") from None
+        except (sqlite3.Error, OverflowError, ValueError) as exc:  # ValueError: a NUL in a path
+            raise self._error(exc) from None  # type: ignore[arg-type]
 
     # -- path info --------------------------------------------------------------------------
 
@@ -119,7 +224,7 @@ class NixStore:
 
         With ``references=False`` the ``references`` of each are left empty, unread (a third of
         the cost for the 40,000 ``.drv`` of a system closure)."""
-        wanted = list(dict.fromkeys(paths))
+        wanted = [p for p in dict.fromkeys(paths) if isinstance(p, str)]
         rows: list[tuple] = []
         for start in range(0, len(wanted), _BATCH):
             chunk = wanted[start : start + _BATCH]
@@ -159,13 +264,31 @@ class NixStore:
                 f"WHERE r.referrer IN ({marks})",
                 chunk,
             ):
-                refs[referrer].append(ref_path)
+                if not is_store_path(ref_path, self.store_dir):
+                    raise self._bad_row("reference", by_id.get(referrer, (None, referrer))[1], ref_path)
+                if referrer in refs:
+                    refs[referrer].append(ref_path)
         return self._infos(rows, refs)
 
-    @staticmethod
-    def _infos(rows: list[tuple], refs: dict[int, list[str]]) -> dict[str, PathInfo]:
+    def _bad_row(self, what: str, path: object, value: object) -> StoreDatabaseError:
+        return StoreDatabaseError(f"corrupt Nix store database {self.db_path}: {what} {value!r} for {path!r}")
+
+    def _infos(self, rows: list[tuple], refs: dict[int, list[str]]) -> dict[str, PathInfo]:
         infos: dict[str, PathInfo] = {}
+        store_dir = self.store_dir
         for row_id, path, nar_hash, reg_time, deriver, nar_size, ca in rows:
+            if not is_store_path(path, store_dir):
+                raise self._bad_row("ValidPaths.path", path, path)
+            if not isinstance(nar_hash, str):
+                raise self._bad_row("hash", path, nar_hash)
+            if not isinstance(reg_time, int):
+                raise self._bad_row("registrationTime", path, reg_time)
+            if nar_size is not None and (not isinstance(nar_size, int) or nar_size < 0):
+                raise self._bad_row("narSize", path, nar_size)
+            if deriver and not (is_store_path(deriver, store_dir) and deriver.endswith(".drv")):
+                raise self._bad_row("deriver", path, deriver)
+            if ca is not None and not isinstance(ca, str):
+                raise self._bad_row("ca", path, ca)
             infos[path] = PathInfo(
                 path=path,
                 nar_hash=nar_hash,
@@ -179,13 +302,15 @@ class NixStore:
 
     def derivation_outputs(self, drv_path: str) -> dict[str, str]:
         """Output name -> path as registered for a valid ``.drv`` (covers CA derivations)."""
-        return dict(
-            self._query(
-                "SELECT o.id, o.path FROM DerivationOutputs o JOIN ValidPaths v ON v.id = o.drv "
-                "WHERE v.path = ?",
-                (drv_path,),
-            )
-        )
+        outputs = {}
+        for name, path in self._query(
+            "SELECT o.id, o.path FROM DerivationOutputs o JOIN ValidPaths v ON v.id = o.drv WHERE v.path = ?",
+            (drv_path,),
+        ):
+            if not isinstance(name, str) or not is_store_path(path, self.store_dir):
+                raise self._bad_row("DerivationOutputs output", drv_path, (name, path))
+            outputs[name] = path
+        return outputs
 
     # -- derivations ------------------------------------------------------------------------
 
@@ -193,7 +318,7 @@ class NixStore:
         """Parse (once) and return the derivation at ``drv_path``."""
         drv = self._drv_cache.get(drv_path)
         if drv is None:
-            drv = read_derivation(drv_path)
+            drv = read_derivation(drv_path, self.store_dir)
             self._drv_cache[drv_path] = drv
         return drv
 
@@ -206,13 +331,19 @@ class NixStore:
         Only the root is kept in the cache: the caller holds what it needs of the rest (the
         40,000 parsed derivations of a system closure are 100 MB it would otherwise keep)."""
         seen = {root_drv}
-        stack = [root_drv]
+        stack: list[tuple[str, str | None]] = [(root_drv, None)]
         cache = self._drv_cache
         while stack:
-            path = stack.pop()
-            drv = cache.get(path) or (self.derivation(path) if path == root_drv else read_derivation(path))
+            path, parent = stack.pop()
+            if path == root_drv:
+                drv = self.derivation(path)
+            else:
+                try:
+                    drv = cache.get(path) or read_derivation(path, self.store_dir)
+                except DerivationError as exc:  # say which derivation named it
+                    raise DerivationError(f"{exc} (an input of {parent})") from None
             yield drv
             for dep in drv.input_drvs:
                 if dep not in seen:
                     seen.add(dep)
-                    stack.append(dep)
+                    stack.append((dep, path))

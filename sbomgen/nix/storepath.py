@@ -7,8 +7,11 @@ and otherwise read off the path itself (the parent of the ``HASH-NAME`` entry), 
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +19,33 @@ from sbomgen.errors import InputNotFoundError, NotInStoreError
 
 #: Nix base32 alphabet (no e, o, u, t).
 _HASH_CHARS = "0-9a-df-np-sv-z"
-_STORE_NAME_RE = re.compile(rf"^[{_HASH_CHARS}]{{32}}-[A-Za-z0-9+\-._?=]+$")
+_STORE_NAME_RE = re.compile(rf"[{_HASH_CHARS}]{{32}}-[A-Za-z0-9+\-._?=]+")
 
 
 def is_store_name(name: str) -> bool:
-    """True when ``name`` looks like ``HASH-NAME``, the first component below the store dir."""
-    return bool(_STORE_NAME_RE.match(name))
+    """True when ``name`` looks like ``HASH-NAME``, the first component below the store dir
+    (and nothing more: no ``/``, no trailing newline, no ``.``/``..``)."""
+    return bool(_STORE_NAME_RE.fullmatch(name))
+
+
+def is_store_path(path: object, store_dir: str) -> bool:
+    """True when ``path`` is exactly ``STORE_DIR/HASH-NAME``: a store path of ``store_dir``,
+    not a path inside one, not one of another store, not ``STORE_DIR/../x``."""
+    return isinstance(path, str) and _store_path_re(store_dir)(path) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def _store_path_re(store_dir: str) -> Callable[[str], re.Match[str] | None]:
+    """``fullmatch`` of ``STORE_DIR/HASH-NAME`` (one C call)."""
+    return re.compile(re.escape(store_dir.rstrip("/")) + "/" + _STORE_NAME_RE.pattern).fullmatch
+
+
+@functools.lru_cache(maxsize=16)
+def store_paths_matcher(store_dir: str) -> Callable[[str], re.Match[str] | None]:
+    """``fullmatch`` of store paths of ``store_dir`` joined by ``\\n`` (no store path holds one):
+    all the paths of a ``.drv`` checked in one C call."""
+    one = re.escape(store_dir.rstrip("/")) + "/" + _STORE_NAME_RE.pattern
+    return re.compile(f"(?:{one}\n)*{one}").fullmatch
 
 
 def path_hash(store_path: str) -> str:
@@ -63,6 +87,13 @@ def resolve_input(argument: str) -> ResolvedInput:
     candidate = Path(argument)
     if not os.path.lexists(candidate):
         raise InputNotFoundError(f"no such file or directory: {argument}")
+    try:
+        os.stat(candidate)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputNotFoundError(f"symlink loop: {argument} never resolves to a file") from None
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            raise InputNotFoundError(f"cannot resolve {argument}: {exc.strerror or exc}") from None
     if candidate.is_symlink() and not candidate.exists():
         target = os.readlink(candidate)
         raise InputNotFoundError(

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -28,7 +27,6 @@ from sbomgen.formats import cyclonedx
 from sbomgen.formats.context import DocumentContext
 from sbomgen.formats.spdx import _ID_UNSAFE, build_spdx, render_spdx, render_spdx_json
 from sbomgen.graph.closure import buildtime_graph, runtime_graph
-from sbomgen.graph.model import DependencyGraph
 from sbomgen.nix.store import NixStore
 from sbomgen.schemas import cyclonedx_xml_errors
 from tests.helpers import cdx_components, cdx_property, load_json, run_sbomgen, schema_errors
@@ -38,8 +36,6 @@ pytestmark = pytest.mark.nix
 #: closure kind -> the arguments that ask for it (the target is filled in by ``targets``)
 KINDS = ("runtime", "buildtime", "buildtime-meta", "image", "runtime-depth-0", "buildtime-depth-1")
 META = Path(__file__).resolve().parents[2] / "fixtures" / "meta.json"
-#: does the graph say exactly which components had dependencies cut? (see formats.context)
-EXACT_CUTS = "cut_off" in getattr(DependencyGraph, "__slots__", ()) or hasattr(DependencyGraph, "cut_off")
 
 
 @pytest.fixture(scope="module")
@@ -211,13 +207,9 @@ def _check_cut_offs(bom: dict, spdx: dict, cut: set[str], depth: int) -> None:
     frontier = {c["bom-ref"] for c in cdx_components(bom) if int(cdx_property(c, "nix:depth")) == depth}
     assert cut <= frontier
     never_complete = {r for r, a in aggregates.items() if a != "complete"}
-    if EXACT_CUTS:
-        assert {r for r, a in aggregates.items() if a == "incomplete"} == cut
-        assert never_complete == cut
-    else:  # the graph cannot tell cut from leaf: every component at the limit is "unknown"
-        assert {r for r, a in aggregates.items() if a == "unknown"} == frontier
-        assert never_complete == frontier
-    assert cut <= never_complete  # never "complete" for a component whose dependencies are missing
+    # the walk records exactly whose dependencies it cut (DependencyGraph.cut_off)
+    assert {r for r, a in aggregates.items() if a == "incomplete"} == cut
+    assert never_complete == cut
     annotated = _annotated(spdx)
     assert set(annotated) == {_spdx_id(r) for r in never_complete}
     assert all(f"--depth {depth}" in note for note in annotated.values())
@@ -271,18 +263,6 @@ def test_direct_spdx_writer_equals_spdx_tools_with_cut_offs(nix_store, walk, dep
     assert b'"annotations"' in data
 
 
-def _knowing(graph: DependencyGraph, cut_off: set[str]) -> DependencyGraph:
-    """``graph`` as a walk that records which components it cut (``DependencyGraph.cut_off``,
-    the field formats.context reads when the graph has it)."""
-
-    class Knowing(DependencyGraph):  # no __slots__: takes the attribute
-        pass
-
-    knowing = Knowing(**{f.name: getattr(graph, f.name) for f in dataclasses.fields(graph)})
-    knowing.cut_off = frozenset(cut_off)
-    return knowing
-
-
 @pytest.mark.parametrize("version", cyclonedx.VERSIONS)
 def test_a_graph_that_knows_its_cuts_marks_exactly_them(nix_store, version):
     store = NixStore(str(nix_store.store_dir), str(nix_store.state_dir))
@@ -293,21 +273,21 @@ def test_a_graph_that_knows_its_cuts_marks_exactly_them(nix_store, version):
         cut = {p for p in graph.components if not set(full.dependencies(p)) <= set(graph.components)}
         frontier = {p for p, c in graph.components.items() if c.depth == depth}
         assert cut and cut <= frontier and (depth == 0 or cut != frontier)  # some inputs at the limit are leaves
-        knowing = _knowing(graph, cut)
-        context = DocumentContext.for_graph(knowing)
-        bom = cyclonedx.cyclonedx_json_document(knowing, context, version)
+        assert graph.cut_off == cut  # the walk itself knows
+        context = DocumentContext.for_graph(graph)
+        bom = cyclonedx.cyclonedx_json_document(graph, context, version)
         assert schema_errors(f"cyclonedx-{version}", bom) == []
         refs = {p: graph.components[p].ref for p in graph.components}
         assert _composition_of(bom) == {refs[p]: "incomplete" if p in cut else "complete" for p in graph.components}
-        xml = cyclonedx.render_cyclonedx(cyclonedx.build_cyclonedx(knowing, context), "xml", version)
+        xml = cyclonedx.render_cyclonedx(cyclonedx.build_cyclonedx(graph, context), "xml", version)
         assert XmlValidator(SchemaVersion.from_version(version)).validate_str(xml) is None
         ns = f"{{http://cyclonedx.org/schema/bom/{version}}}"
         assert _xml_compositions(etree.fromstring(xml.encode()), ns) == _json_compositions(bom)
-        library_json = cyclonedx.render_cyclonedx(cyclonedx.build_cyclonedx(knowing, context), "json", version)
+        library_json = cyclonedx.render_cyclonedx(cyclonedx.build_cyclonedx(graph, context), "json", version)
         assert JsonStrictValidator(SchemaVersion.from_version(version)).validate_str(library_json) is None
         assert _json_compositions(json.loads(library_json)) == _json_compositions(bom)
-        data = render_spdx_json(knowing, context)
-        assert data == render_spdx(build_spdx(knowing, context), "json").encode()
+        data = render_spdx_json(graph, context)
+        assert data == render_spdx(build_spdx(graph, context), "json").encode()
         spdx = json.loads(data)
         assert set(_annotated(spdx)) == {_spdx_id(refs[p]) for p in cut}
         assert all(note.startswith("Dependencies cut off by --depth") for note in _annotated(spdx).values())
