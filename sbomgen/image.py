@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sbomgen.errors import UsageError
+from sbomgen import limits
+from sbomgen.errors import MalformedAttestationError, UsageError
 from sbomgen.nix import cli as nix_cli
 from sbomgen.nix.store import NixStore
 from sbomgen.nix.storepath import path_name, resolve_input
@@ -22,13 +23,18 @@ from sbomgen.oci.writer import (
     attach_referrer,
     check_output,
     contents_entries,
+    index_referrers,
+    referrers_tag,
     store_path_entries,
     write_output,
 )
 
 SPDX_TYPE = "application/spdx+json"
 CDX_TYPE = "application/vnd.cyclonedx+json"
+#: a bare in-toto statement (the in-toto attestation spec's media type, also the DSSE payloadType)
 INTOTO_TYPE = "application/vnd.in-toto+json"
+#: a DSSE envelope (the DSSE spec's media type; cosign types its attestation layers with it)
+DSSE_TYPE = "application/vnd.dsse.envelope.v1+json"
 
 
 @dataclass(slots=True)
@@ -50,6 +56,7 @@ class ImageRequest:
     provenance: str | None = None
     db_path: str | None = None
     force: bool = False  # replace a layout sbomgen wrote before at ``output``
+    referrers: str = "blobs"  # how index.json lists the referrers: blobs, index or tag (oci.writer.index_referrers)
 
 
 @dataclass(slots=True)
@@ -60,6 +67,7 @@ class ImageResult:
     layers: list[tuple[str, list[str]]]  # (layer digest, store paths)
     referrers: list[str]
     closure_size: int
+    referrers_tag: str | None = None  # the sha256-<hex> tag of the referrers index (--referrers tag)
 
 
 def _epoch() -> int:
@@ -134,33 +142,59 @@ def build_image(request: ImageRequest) -> ImageResult:
         image = assemble(blobs, spec, layers, history)
         if request.attach_sbom or request.provenance:
             _attach(blobs, image, request, spec)
+        tagged = index_referrers(blobs, image, request.referrers)
         write_output(image, spec, request.output, request.fmt, mtime, force=request.force)
         return ImageResult(
             request.output, request.fmt, image.manifest.digest,
             [(layer.digest, group) for layer, group in zip(layers, [*plan, contents] if contents else plan)],
             [r.digest for r in image.referrers], len(closure),
+            referrers_tag(image.manifest.digest) if tagged else None,
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _attach(blobs: BlobStore, image, request: ImageRequest, spec: ImageConfig) -> None:
-    """SBOMs of the image as written (read back through the image reader), as referrers."""
+    """SBOMs of the image as written (read back through the image reader), as referrers.
+
+    The image itself is reproducible whatever the environment (its times are
+    ``SOURCE_DATE_EPOCH`` or 1). The SBOMs are dated like standalone ones: the real time and a
+    random serial unless ``SOURCE_DATE_EPOCH`` asks for reproducibility, then that time (and the
+    referrers' ``created`` annotations with them)."""
     from sbomgen import sbom
     from sbomgen.oci.writer import _write_layout_files
 
-    created = spec.iso_created()
+    reproducible = bool(os.environ.get("SOURCE_DATE_EPOCH"))
+    now = spec.created if reproducible else datetime.now(timezone.utc).replace(microsecond=0)
+    created = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if request.attach_sbom:
         _write_layout_files(image)
         graph = sbom.load_image_graph("oci:" + image.directory, request.db_path)
         outputs = sbom.plan_outputs(spdx_path="image.spdx.json", cdx_path="image.cdx.json", csv_path=None)
-        for rendered in sbom.render(graph, outputs, epoch=int(spec.created.timestamp())):
+        epoch = int(spec.created.timestamp()) if reproducible else None
+        for rendered in sbom.render(graph, outputs, epoch=epoch, now=None if reproducible else now):
             media = SPDX_TYPE if rendered.spec.kind == "spdx" else CDX_TYPE
             attach_referrer(blobs, image, rendered.data, media, created)
     if request.provenance:
-        try:
-            with open(request.provenance, "rb") as handle:
-                payload = handle.read()
-        except OSError as exc:
-            raise UsageError(f"cannot read --attach-provenance {request.provenance}: {exc.strerror or exc}") from None
-        attach_referrer(blobs, image, payload, INTOTO_TYPE, created)
+        payload, media = _provenance_payload(request.provenance)
+        attach_referrer(blobs, image, payload, media, created)
+
+
+def _provenance_payload(path: str) -> tuple[bytes, str]:
+    """The bytes of ``--attach-provenance FILE`` and their media type: a DSSE envelope is
+    :data:`DSSE_TYPE`, a bare statement :data:`INTOTO_TYPE`; anything else is refused."""
+    from sbomgen.formats import dsse
+
+    what = f"--attach-provenance {path}"
+    try:
+        with open(path, "rb") as handle:
+            payload = handle.read(limits.current().max_document_bytes + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what}: {exc.strerror or exc}") from None
+    data = dsse.parse_json(payload, what)
+    if dsse.is_envelope(data):
+        dsse.decode_envelope(data, what, payload_type=None)  # every field checked, or one line
+        return payload, DSSE_TYPE
+    if isinstance(data, dict) and isinstance(data.get("_type"), str) and data["_type"].startswith("https://in-toto.io/Statement/"):
+        return payload, INTOTO_TYPE
+    raise MalformedAttestationError(f"{what}: neither an in-toto statement (no _type https://in-toto.io/Statement/...) nor a DSSE envelope")

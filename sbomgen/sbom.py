@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sbomgen.bulk import bulk
 from sbomgen.errors import DocumentInvalidError, OutputFormatError, UsageError, first_of
@@ -166,6 +167,7 @@ def render(
     validate: bool = True,
     full_validation: bool = False,
     epoch: int | None = None,
+    now: datetime | None = None,
 ) -> list[Rendered]:
     """Render every requested output; with ``validate``, check each before anything is written.
 
@@ -178,7 +180,7 @@ def render(
     Each document is turned into bytes as soon as it is checked, so at most one is held as
     Python objects.
     """
-    context = DocumentContext.for_graph(graph, epoch=epoch)
+    context = DocumentContext.for_graph(graph, now=now, epoch=epoch)
     components = graph.sorted_components()
     spdx_model = bom = None
     rendered = []

@@ -12,7 +12,12 @@ IMAGE_HELP = """Pack a Nix closure into a deterministic layered image: one layer
 
 Formats: an OCI image layout directory (oci), an oci-archive or a docker-archive tar.
 --attach-sbom stores the image's SPDX and CycloneDX SBOMs in the layout as OCI 1.1
-referrers of the image.
+referrers of the image (manifests whose subject is the image). --referrers says who finds
+them: blobs (default: only stored, index.json names the image alone, so untagged reads such
+as skopeo inspect oci:DIR work), index (listed in index.json with their artifactType, as
+oras writes layouts), or tag (the distribution spec's fallback: an index tagged
+sha256-<hex of the image manifest digest>, for registries without the referrers API and
+cosign's tag scheme). See docs/images.md.
 
 Nothing is ever deleted: -o PATH must be new or an empty directory, or an image layout sbomgen
 wrote before (replaced only with --force); any other existing path is refused (exit 9). An
@@ -36,6 +41,7 @@ def image_command(
     max_layers: Annotated[int, typer.Option("--max-layers", min=1, metavar="N", help="At most N layers; the least shared paths share the last one.")] = 100,
     attach_sbom: Annotated[bool, typer.Option("--attach-sbom", help="Attach SPDX and CycloneDX SBOMs as OCI referrers.")] = False,
     attach_provenance: Annotated[Optional[str], typer.Option("--attach-provenance", metavar="FILE", help="Attach this provenance (statement or DSSE) as a referrer.")] = None,
+    referrers: Annotated[str, typer.Option("--referrers", metavar="MODE", help="How index.json lists attached referrers: blobs (not at all), index, or tag (sha256-<digest> fallback tag).")] = "blobs",
     db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the image layout sbomgen wrote before at PATH (any other existing non-empty PATH is refused).")] = False,
 ) -> None:
@@ -45,17 +51,21 @@ def image_command(
 
         if (attach_sbom or attach_provenance) and fmt == "docker-archive":
             raise UsageError("--attach-sbom/--attach-provenance need an OCI format: docker-archives have no referrers")
+        if referrers not in ("blobs", "index", "tag"):
+            raise UsageError(f"--referrers is blobs, index or tag, not {referrers!r}")
         err = console(stderr=True)
         request = ImageRequest(
             target=target, output=output, name=name, tag=tag, contents=tuple(contents or ()),
             entrypoint=tuple(entrypoint.split()) if entrypoint else (), cmd=tuple(cmd or ()), env=tuple(env or ()),
             working_dir=working_dir, exposed_ports=tuple(port or ()), labels=tuple(label or ()), max_layers=max_layers,
-            fmt=fmt, attach_sbom=attach_sbom, provenance=attach_provenance, db_path=db, force=force,
+            fmt=fmt, attach_sbom=attach_sbom, provenance=attach_provenance, db_path=db, force=force, referrers=referrers,
         )
         with err.status(f"Packing {markup_safe(target)}…") if err.is_terminal else _null():
             result = build_image(request)
         echo(f"wrote {result.output} ({result.fmt}): manifest {result.manifest_digest}")
         print(f"  {len(result.layers)} layers for {result.closure_size} store paths" + (f", {len(result.referrers)} referrers" if result.referrers else ""))
+        if result.referrers_tag:
+            print(f"  referrers tagged {result.referrers_tag}")
 
     run_guarded(work)
 

@@ -1,6 +1,8 @@
 """SLSA provenance v1 as an in-toto Statement v1, built with in-toto-attestation.
 
-* ``subject``: each requested output: name (store path name), uri (store path), digest
+* ``subject``: each requested output: name (store path name), uri (the store path's ``file:``
+  URI, RFC 3986/8089, see :func:`store_uri`), the store path itself as annotation
+  ``nixStorePath``, digest
   ``sha256`` = SHA-256 of its NAR (Nix's narHash); a subject that is a regular file (an image
   tarball) also gets ``fileSha256``, the SHA-256 of the file's bytes.
 * ``buildDefinition.buildType``: :data:`BUILD_TYPE` (documented in docs/provenance.md).
@@ -8,9 +10,10 @@
   file and attribute when sbomgen ran the build.  ``internalParameters``: system, builder,
   args, Nix version (when known), and where the times come from.
 * ``resolvedDependencies``: a ResourceDescriptor per dependency (the build-time graph: direct
-  inputs, or the whole closure with ``recursive``): name, uri (store path), digest, the
+  inputs, or the whole closure with ``recursive``): name, uri (``file:`` URI of the store
+  path), digest, the
   download location, mirrors and declared hash of fixed-output fetches, and Nix facts as
-  annotations.
+  annotations (``nixStorePath`` keeps the plain path).
 * ``runDetails``: builder id :data:`BUILDER_ID`, metadata (invocation id, start and finish),
   and the ``.drv`` itself as a byproduct.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import quote, unquote, urlsplit
 
 import google.protobuf.json_format as pb_json
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -43,6 +47,32 @@ MEDIA_TYPE = "application/vnd.in-toto+json"
 NAR_SHA256 = "sha256"
 FILE_SHA256 = "fileSha256"
 DRV_SHA256 = "nixDrvSha256"
+
+
+#: characters of a store path (and of most paths in one) written as they are in a ``file:`` URI:
+#: RFC 3986 unreserved characters, and the sub-delims store names use; ``?``, ``#``, ``%``,
+#: spaces and non-ASCII are percent-encoded (UTF-8).
+_URI_SAFE = "/+=-._~!$&'()*,;:@"
+
+
+def store_uri(path: str) -> str:
+    """The RFC 8089 ``file:`` URI of the absolute path ``path``: ``file:///nix/store/…-glibc-2.40-66``.
+
+    ``path_of_uri(store_uri(p)) == p`` for every absolute path."""
+    return "file://" + quote(path, safe=_URI_SAFE)
+
+
+def path_of_uri(value: str) -> str:
+    """The path a statement's ``uri`` names: a ``file:`` URI's decoded path, else ``value`` itself
+    (older sbomgen statements carry plain store paths). No validation: the verifier
+    confines what it reads (``sbomgen.provenance.store_location``)."""
+    if not value.startswith("file:"):
+        return value
+    try:
+        parts = urlsplit(value)
+        return unquote(parts.path, errors="strict") if parts.netloc in ("", "localhost") else value
+    except (ValueError, UnicodeDecodeError):
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +123,7 @@ def dependency_digest(component: Component) -> dict[str, str]:
 
 
 def _dependency(component: Component) -> ResourceDescriptor:
-    annotations: dict[str, object] = {"purl": component.purl}
+    annotations: dict[str, object] = {"purl": component.purl, "nixStorePath": component.store_path}
     if component.drv_path:
         annotations["nixDrvPath"] = component.drv_path
     if component.output:
@@ -110,7 +140,7 @@ def _dependency(component: Component) -> ResourceDescriptor:
             annotations["mirrors"] = list(fixed.urls[1:])
     return ResourceDescriptor(
         name=path_name(component.store_path),
-        uri=component.store_path,
+        uri=store_uri(component.store_path),
         digest=dependency_digest(component),
         download_location=fixed.urls[0] if fixed and fixed.urls else "",
         annotations=annotations,
@@ -157,8 +187,8 @@ def build_statement(graph: DependencyGraph, subjects: list[Subject], run: RunInf
     if root.drv_path and root.drv_nar_hash_hex:
         byproducts.append(
             ResourceDescriptor(
-                name=path_name(root.drv_path), uri=root.drv_path, digest={NAR_SHA256: root.drv_nar_hash_hex},
-                media_type="application/vnd.nixos.derivation",
+                name=path_name(root.drv_path), uri=store_uri(root.drv_path), digest={NAR_SHA256: root.drv_nar_hash_hex},
+                media_type="application/vnd.nixos.derivation", annotations={"nixStorePath": root.drv_path},
             ).pb
         )
     run_details = provenance_pb2.RunDetails(builder=builder, metadata=metadata, byproducts=byproducts)
@@ -169,7 +199,12 @@ def build_statement(graph: DependencyGraph, subjects: list[Subject], run: RunInf
         digest = {NAR_SHA256: subject.nar_sha256}
         if subject.file_sha256:
             digest[FILE_SHA256] = subject.file_sha256
-        subject_rds.append(ResourceDescriptor(name=path_name(subject.store_path), uri=subject.store_path, digest=digest).pb)
+        subject_rds.append(
+            ResourceDescriptor(
+                name=path_name(subject.store_path), uri=store_uri(subject.store_path), digest=digest,
+                annotations={"nixStorePath": subject.store_path},
+            ).pb
+        )
     statement = Statement(subject_rds, PREDICATE_TYPE, predicate)
     statement.validate()
     return _ordered(pb_json.MessageToDict(statement.pb))

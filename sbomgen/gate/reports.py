@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
+import sys
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 from sbomgen import __version__
@@ -32,7 +36,86 @@ def as_json(results: list[RuleResult], target: str, policy: str) -> dict:
     }
 
 
-def as_sarif(results: list[RuleResult], target: str, policy: str) -> dict:
+#: ``tool.driver.informationUri``: where the tool is documented (the same host as the build type).
+INFORMATION_URI = "https://sbomgen.dev"
+
+#: The ``uriBaseId`` every result location is relative to (docs/ci.md): the directory ``sbomgen
+#: check`` ran in when the target is inside it, else the target's own directory. Its absolute
+#: ``file:`` URI is in the run's ``originalUriBaseIds``.
+URI_BASE_ID = "SRCROOT"
+
+#: What to do about each rule (``help`` of its reportingDescriptor): GitHub code scanning shows it
+#: beside every result, and requires it (Multitool rule GH2012).
+RULE_HELP = {
+    "licenses.allow": "A component's licence is not in [licenses] allow. Replace the component, or add its licence "
+    "(an SPDX id) to allow if your licence review accepts it. An SPDX expression passes when one OR branch, or every "
+    "AND operand, is allowed.",
+    "licenses.deny": "A component needs a licence listed in [licenses] deny. Replace or remove the component; an OR "
+    "expression passes when one branch is not denied.",
+    "deny.package": "A package matching a [[deny]] entry (name and version range) is in the closure. Upgrade or "
+    "remove it, or change the entry if the version is fixed.",
+    "require.digest": "A component has no SHA-256 digest, so it cannot be pinned. Build it (the store records the NAR "
+    "hash), or regenerate the SBOM with sbomgen, which records one for every store path.",
+    "require.purl": "A component has no package URL. Regenerate the SBOM with sbomgen (pkg:nix/NAME@VERSION for "
+    "every store path), or add the purl in the tool that wrote the SBOM.",
+    "require.license": "A component declares no licence. Pass nixpkgs metadata (--meta, nix-env -qa --meta --json) "
+    "so licences are known, or relax [require] license.",
+    "require.supplier": "A component names no supplier. Add supplier data in the tool that wrote the SBOM, or relax "
+    "[require] supplier.",
+    "closure.max_components": "The closure has more components than [closure] max_components allows. Remove "
+    "dependencies (sbomgen why explains why each is there), or raise the limit.",
+    "provenance.exists": "No readable SLSA provenance was found for the artifact. Write it with provenance ./result "
+    "-o FILE (or sbomgen build) and pass it with --provenance or [provenance] file.",
+    "provenance.signature": "The provenance is not signed by a trusted key. Sign it with provenance --sign-key, and "
+    "pass the public key with --key or [provenance] key.",
+    "provenance.subject": "No provenance subject has the artifact's digest: the provenance describes another build. "
+    "Regenerate it for this artifact.",
+    "provenance.dependencies": "A dependency's digest in the provenance differs from the SBOM's: the two describe "
+    "different builds. Regenerate both from the same build.",
+    "reproducible": "Rebuilding the artifact gave different bits. Run sbomgen rebuild --recursive to see which "
+    "derivation differs and why (timestamps, build paths, ordering...).",
+    "fetches.fixed_hash": "A build-time fetch has no fixed output hash, so its content is not pinned. Use a fetcher "
+    "with a hash (fetchurl, fetchFromGitHub with hash = ...).",
+}
+
+
+def invoked_command() -> list[str]:
+    """The command line this process was started with, as the user ran it: ``sbomgen check ...``, or
+    ``python3 -m sbomgen check ...`` (``sys.orig_argv``) when run as a module."""
+    if os.path.basename(sys.argv[0] or "") == "__main__.py":
+        return list(getattr(sys, "orig_argv", sys.argv))
+    return list(sys.argv)
+
+
+def _file_uri(path: str, directory: bool = False) -> str:
+    uri = "file://" + quote(path, safe="/+=-._~!$&'()*,;:@")
+    return uri.rstrip("/") + "/" if directory else uri
+
+
+def _location_of(target: str, cwd: str) -> tuple[str, str]:
+    """(base directory, relative URI reference) of the file or directory ``target`` names.
+
+    An image spec (``oci:DIR[:TAG]``, ``oci-archive:FILE``...) names its file or directory. The path
+    is made absolute without resolving symlinks (``./result`` stays ``result``)."""
+    path = target
+    prefix, colon, rest = target.partition(":")
+    if colon and prefix in ("oci", "oci-archive", "docker-archive") and rest:
+        path = rest.split(":", 1)[0] if prefix == "oci" and not os.path.exists(rest) else rest
+    path = os.path.normpath(os.path.join(cwd, path))
+    relative = os.path.relpath(path, cwd)
+    if relative == "." or relative.startswith(".." + os.sep) or relative == "..":
+        base, relative = os.path.dirname(path), os.path.basename(path) or "."
+    else:
+        base = cwd
+    return base, quote(relative, safe="/+=-._~!$&'()*,;:@")
+
+
+def as_sarif(results: list[RuleResult], target: str, policy: str, command: list[str] | None = None, cwd: str | None = None) -> dict:
+    """SARIF 2.1.0 for code scanning: every rule with help text, locations relative to
+    :data:`URI_BASE_ID`, and the command that ran (``command``, default :func:`invoked_command`)."""
+    cwd = os.path.abspath(cwd or os.getcwd())
+    command = invoked_command() if command is None else command
+    base, uri = _location_of(target, cwd)
     rule_ids = sorted({r.rule for r in results})
     index = {rule: i for i, rule in enumerate(rule_ids)}
     level_of = {r.rule: r.level for r in results}
@@ -44,7 +127,7 @@ def as_sarif(results: list[RuleResult], target: str, policy: str) -> dict:
                 "ruleIndex": index[result.rule],
                 "level": "error" if result.level == "error" else "warning",
                 "message": {"text": violation.message},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": target}}}],
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri, "uriBaseId": URI_BASE_ID}}}],
             }
             if violation.component:
                 entry["locations"][0]["logicalLocations"] = [{"name": violation.component, "kind": "package"}]
@@ -59,21 +142,41 @@ def as_sarif(results: list[RuleResult], target: str, policy: str) -> dict:
                     "driver": {
                         "name": "sbomgen",
                         "version": __version__,
-                        "rules": [
-                            {
-                                "id": rule,
-                                "name": rule.replace(".", "-"),
-                                "shortDescription": {"text": RULES[rule]},
-                                "defaultConfiguration": {"level": "error" if level_of[rule] == "error" else "warning"},
-                            }
-                            for rule in rule_ids
-                        ],
+                        "semanticVersion": __version__,
+                        "informationUri": INFORMATION_URI,
+                        "rules": [_rule(rule, level_of[rule]) for rule in rule_ids],
+                    }
+                },
+                "originalUriBaseIds": {
+                    URI_BASE_ID: {
+                        "uri": _file_uri(base, directory=True),
+                        "description": {"text": "The directory sbomgen check ran in (the target's own directory when the target is outside it)."},
                     }
                 },
                 "results": sarif_results,
-                "invocations": [{"executionSuccessful": True, "commandLine": f"sbomgen check --policy {policy} {target}"}],
+                "invocations": [
+                    {
+                        "executionSuccessful": True,
+                        "commandLine": shlex.join(command),
+                        "arguments": command[1:],
+                        "workingDirectory": {"uri": _file_uri(cwd, directory=True)},
+                        "properties": {"target": target, "policy": policy},
+                    }
+                ],
             }
         ],
+    }
+
+
+def _rule(rule: str, level: str) -> dict:
+    description, help_text = RULES[rule], RULE_HELP[rule]
+    return {
+        "id": rule,
+        "name": "".join(part[:1].upper() + part[1:] for part in re.split(r"[._]", rule)),
+        "shortDescription": {"text": description},
+        "fullDescription": {"text": f"{description}. Rule {rule} of an sbomgen policy (docs/ci.md)."},
+        "help": {"text": help_text, "markdown": f"**{description}.** {help_text}"},
+        "defaultConfiguration": {"level": "error" if level == "error" else "warning"},
     }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sbomgen.errors import LimitExceededError
+from sbomgen.formats.provenance import path_of_uri
 from sbomgen.gate.documents import Inventory, Item
 from sbomgen.gate.policy import Policy, in_range
 from sbomgen.graph import licensing
@@ -184,7 +185,8 @@ def _provenance_rules(policy: Policy, inventory: Inventory, items: list[Item], k
     by_path = {i.store_path: i for i in items if i.store_path}
     compared = 0
     for dep in statement["predicate"]["buildDefinition"].get("resolvedDependencies", []):
-        item = by_path.get(dep.get("uri", ""))
+        uri = dep.get("uri", "")
+        item = by_path.get(path_of_uri(uri) if isinstance(uri, str) else "")
         recorded = dep.get("digest", {}).get("sha256")
         if item is None or not recorded or not item.sha256:
             continue

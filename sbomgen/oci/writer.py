@@ -51,9 +51,12 @@ class Blob:
     diff_id: str | None = None  # sha256 of the uncompressed tar, for layers
     uncompressed_size: int | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    artifact_type: str | None = None  # referrer manifests: their artifactType, repeated in descriptors
 
     def descriptor(self) -> dict:
         desc = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+        if self.artifact_type:
+            desc["artifactType"] = self.artifact_type
         if self.annotations:
             desc["annotations"] = dict(sorted(self.annotations.items()))
         return desc
@@ -252,7 +255,9 @@ def assemble(store: BlobStore, spec: ImageConfig, layers: list[Blob], history: l
 
 
 def attach_referrer(store: BlobStore, image: BuiltImage, payload: bytes, artifact_type: str, created: str) -> Blob:
-    """An OCI 1.1 referrer artifact: a manifest with ``subject`` = the image and one blob."""
+    """An OCI 1.1 referrer artifact: a manifest with ``subject`` = the image and one blob, typed
+    ``artifact_type`` in both its ``artifactType`` and the layer's ``mediaType`` (like cosign's
+    attestations and oras). It is only stored: :func:`index_referrers` decides who can find it."""
     empty = store.add_bytes(EMPTY_JSON, EMPTY)
     data = store.add_bytes(payload, artifact_type)
     manifest = {
@@ -265,9 +270,44 @@ def attach_referrer(store: BlobStore, image: BuiltImage, payload: bytes, artifac
         "annotations": {"org.opencontainers.image.created": created},
     }
     blob = store.add_bytes(canonical_json(manifest), MANIFEST)
-    descriptor = blob.descriptor() | {"artifactType": artifact_type}
-    image.index["manifests"].append(descriptor)
+    blob.artifact_type = artifact_type
+    blob.annotations = dict(manifest["annotations"])
     image.referrers.append(blob)
+    return blob
+
+
+#: how a layout lists its referrers (``sbomgen image --referrers``), see docs/images.md
+REFERRERS_MODES = ("blobs", "index", "tag")
+
+
+def referrers_tag(digest: str) -> str:
+    """The distribution spec's referrers tag schema: ``sha256:<hex>`` -> ``sha256-<hex>``."""
+    algorithm, _, hex_digest = digest.partition(":")
+    return f"{algorithm}-{hex_digest}"
+
+
+def index_referrers(store: BlobStore, image: BuiltImage, mode: str) -> Blob | None:
+    """List the image's referrers in ``index.json`` as ``mode`` says:
+
+    * ``blobs``: not at all: they are in ``blobs/`` (the image layout spec allows blobs no ref
+      names), and ``index.json`` names the image alone, so untagged reads (``skopeo inspect
+      oci:DIR``) work;
+    * ``index``: each referrer manifest is a descriptor of ``index.json`` with its
+      ``artifactType`` (what oras and regclient write in layouts);
+    * ``tag``: the distribution spec's referrers tag schema: an image index of the referrers'
+      descriptors, tagged ``sha256-<hex of the image manifest digest>`` (what registries
+      without the referrers API and cosign's tag scheme read). Returns that index."""
+    if mode not in REFERRERS_MODES:
+        raise OutputFormatError(f"unknown referrers mode {mode!r} (choose from: {', '.join(REFERRERS_MODES)})")
+    if not image.referrers or mode == "blobs":
+        return None
+    if mode == "index":
+        image.index["manifests"].extend(r.descriptor() for r in image.referrers)
+        return None
+    referrers = {"schemaVersion": 2, "mediaType": INDEX, "manifests": [r.descriptor() for r in image.referrers]}
+    blob = store.add_bytes(canonical_json(referrers), INDEX)
+    blob.annotations = {"org.opencontainers.image.ref.name": referrers_tag(image.manifest.digest)}
+    image.index["manifests"].append(blob.descriptor())
     return blob
 
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urljoin
 from xml.etree import ElementTree
 
 import pytest
@@ -234,7 +235,10 @@ def test_sarif_and_junit(nix_store, tmp_path):
     results = data["runs"][0]["results"]
     assert {r["ruleId"] for r in results} == {"licenses.allow", "closure.max_components", "deny.package"}
     assert {r["level"] for r in results if r["ruleId"] == "closure.max_components"} == {"warning"}
-    assert all(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == str(nix_store.results["app"]) for r in results)
+    # issue 15: locations are relative to %SRCROOT% (SARIF1004), which together name the target
+    base = data["runs"][0]["originalUriBaseIds"]["SRCROOT"]["uri"]
+    where = {urljoin(base, r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]) for r in results}
+    assert where == {"file://" + str(nix_store.results["app"])}
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     assert set(cases) == {"licenses.allow", "closure.max_components", "deny.package (tzdata)"}

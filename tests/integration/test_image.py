@@ -147,7 +147,7 @@ def test_referrers(nix_store, tmp_path):
     run = subprocess.run(["python3", "-m", "sbomgen.cli.provenance", str(nix_store.results["app"]), "-o", str(statement)],
                          env={**os.environ, **nix_store.env}, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    layout = _weather(nix_store, tmp_path, "weather.oci", "--attach-sbom", "--attach-provenance", str(statement))
+    layout = _weather(nix_store, tmp_path, "weather.oci", "--attach-sbom", "--attach-provenance", str(statement), "--referrers", "index")
     index, _, _ = _layout(layout)
     image = index["manifests"][0]
     referrers = {m["artifactType"]: m for m in index["manifests"][1:]}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sbomgen.formats.provenance import path_of_uri, store_uri
 from tests.helpers import Run, db_nar_hashes, run_sbomgen, schema_errors
 
 pytestmark = pytest.mark.nix
@@ -38,8 +39,16 @@ def _deps(statement: dict) -> list[dict]:
     return statement["predicate"]["buildDefinition"]["resolvedDependencies"]
 
 
+def _path(descriptor: dict) -> str:
+    """The store path a descriptor names: its uri is the path's file: URI (RFC 8089), and the path is kept as nixStorePath."""
+    path = path_of_uri(descriptor["uri"])
+    assert descriptor["uri"] == store_uri(path) and descriptor["uri"].startswith("file:///")
+    assert descriptor["annotations"]["nixStorePath"] == path
+    return path
+
+
 def _dep_drv_or_source(dep: dict) -> str:
-    return dep["annotations"].get("nixDrvPath") if not dep["annotations"].get("nixSource") else dep["uri"]
+    return dep["annotations"].get("nixDrvPath") if not dep["annotations"].get("nixSource") else _path(dep)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +67,9 @@ def test_direct_inputs(nix_store):
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
     assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
     db = db_nar_hashes(nix_store.db_path)
-    assert statement["subject"] == [{"name": "weather-0.0.1", "uri": app, "digest": {"sha256": db[app]}}]
+    assert statement["subject"] == [
+        {"name": "weather-0.0.1", "uri": f"file://{app}", "digest": {"sha256": db[app]}, "annotations": {"nixStorePath": app}}
+    ]
     drv = nix_store.query_deriver(app)
     direct = set(nix_store.run("nix-store", "-q", "--references", drv).split())
     assert {_dep_drv_or_source(d) for d in _deps(statement)} == direct
@@ -68,7 +79,7 @@ def test_direct_inputs(nix_store):
     assert definition["internalParameters"]["timeSource"] == "store-registration"
     run_details = statement["predicate"]["runDetails"]
     assert "startedOn" not in run_details["metadata"] and run_details["metadata"]["finishedOn"].endswith("Z")
-    assert run_details["byproducts"][0]["uri"] == drv and run_details["byproducts"][0]["digest"]["sha256"] == db[drv]
+    assert _path(run_details["byproducts"][0]) == drv and run_details["byproducts"][0]["digest"]["sha256"] == db[drv]
 
 
 def test_recursive_is_the_build_closure(nix_store):
@@ -80,12 +91,12 @@ def test_recursive_is_the_build_closure(nix_store):
     assert {_dep_drv_or_source(d) for d in deps} == closure
     db = db_nar_hashes(nix_store.db_path)
     for dep in deps:  # everything was built here: every digest is the DB's narHash
-        assert dep["digest"]["sha256"] == db[dep["uri"]], dep["name"]
+        assert dep["digest"]["sha256"] == db[_path(dep)], dep["name"]
     fetches = {d["name"]: d for d in deps if "nixFixedOutputHash" in d["annotations"]}
     sqlite_src = fetches["sqlite-autoconf-3460000.tar.gz"]
     assert sqlite_src["downloadLocation"] == "https://www.sqlite.org/2024/sqlite-autoconf-3460000.tar.gz"
     assert sqlite_src["digest"]["fileSha256"] == sqlite_src["annotations"]["nixFixedOutputHash"].split(":")[1]
-    assert hashlib.sha256(Path(sqlite_src["uri"]).read_bytes()).hexdigest() == sqlite_src["digest"]["fileSha256"]
+    assert hashlib.sha256(Path(_path(sqlite_src)).read_bytes()).hexdigest() == sqlite_src["digest"]["fileSha256"]
     nss = fetches["nss-3.107.tar.gz"]
     assert nss["downloadLocation"].startswith("https://ftp.mozilla.org/") and nss["annotations"]["mirrors"][0].startswith("https://archive.mozilla.org/")
     assert fetches["weather-0.0.1-go-modules"]["annotations"]["nixFixedOutputMode"] == "recursive"
@@ -93,9 +104,9 @@ def test_recursive_is_the_build_closure(nix_store):
 
 def test_depth_limits_dependencies(nix_store):
     app = str(nix_store.results["app"])
-    one = {d["uri"] for d in _deps(_statement(nix_store, app))}
-    two = {d["uri"] for d in _deps(_statement(nix_store, "--depth=2", app))}
-    everything = {d["uri"] for d in _deps(_statement(nix_store, "-r", app))}
+    one = {_path(d) for d in _deps(_statement(nix_store, app))}
+    two = {_path(d) for d in _deps(_statement(nix_store, "--depth=2", app))}
+    everything = {_path(d) for d in _deps(_statement(nix_store, "-r", app))}
     assert one < two <= everything
 
 
@@ -104,7 +115,7 @@ def test_drv_target_has_every_built_output_as_subject(nix_store):
     drv = nix_store.query_deriver(glibc)
     statement = _statement(nix_store, drv)
     outputs = set(nix_store.run("nix-store", "-q", "--outputs", drv).split())
-    assert {s["uri"] for s in statement["subject"]} == outputs and len(outputs) == 3
+    assert {_path(s) for s in statement["subject"]} == outputs and len(outputs) == 3
 
 
 def test_regular_file_subject_gets_file_digest(nix_store):
@@ -224,7 +235,7 @@ def test_tampered_dependency_is_named(scratch_store, tmp_path):
     statement = tmp_path / "w.intoto.json"
     assert run_provenance("-r", str(result), "-o", str(statement), env=scratch_store.env).code == 0
     assert run_provenance("verify", str(statement), env=scratch_store.env).code == 0
-    glibc = next(Path(d["uri"]) for d in _deps(json.loads(statement.read_text())) if d["name"] == "glibc-2.40-66")
+    glibc = next(Path(_path(d)) for d in _deps(json.loads(statement.read_text())) if d["name"] == "glibc-2.40-66")
     libc = glibc / "lib" / "libc.so.6"
     _writable(libc)
     data = bytearray(libc.read_bytes())
@@ -242,7 +253,7 @@ def test_missing_dependency_and_tampered_subject(scratch_store, tmp_path):
     result = scratch_store.build("app", "result")
     statement = tmp_path / "w.intoto.json"
     assert run_provenance("-r", str(result), "-o", str(statement), env=scratch_store.env).code == 0
-    tz = next(Path(d["uri"]) for d in _deps(json.loads(statement.read_text())) if d["name"] == "tzdata")
+    tz = next(Path(_path(d)) for d in _deps(json.loads(statement.read_text())) if d["name"] == "tzdata")
     os.rename(tz, tz.with_name(tz.name + "-moved"))
     run = run_provenance("verify", str(statement), env=scratch_store.env)
     assert run.code == 23 and f"FAIL dependency tzdata ({tz}): not in the store" in run.stderr
@@ -270,7 +281,7 @@ def test_sbomgen_build_records_real_times(scratch_store, keys):
     assert definition["internalParameters"]["timeSource"] == "observed-build"
     assert definition["internalParameters"]["nixVersion"].startswith("2.")
     assert definition["externalParameters"]["attributes"] == ["entrypoint"]
-    assert statement["subject"][0]["uri"] == os.path.realpath(root / "result")
+    assert _path(statement["subject"][0]) == os.path.realpath(root / "result")
     run = run_provenance("verify", str(root / "result.intoto.dsse.json"), "--key", str(keys / "ed25519.pub.pem"), env=scratch_store.env)
     assert run.code == 0, run.stderr
 
