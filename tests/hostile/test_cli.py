@@ -496,12 +496,9 @@ def test_check_prints_hostile_names_literally_and_reports_parse(tmp_path):
     assert len(cases) == len(HOSTILE)
     assert "deny.package (red\\x1b[31mX\\x1b]0;pwned\\x07 >=0.1)" in cases
     assert "deny.package (ctl\\x01\\x08\\x0b\\x0c >=0.1)" in cases
-    try:
-        import junitparser
-    except ImportError:
-        junitparser = None
-    if junitparser is not None:
-        assert sum(1 for suite in junitparser.JUnitXml.fromfile(str(junit)) for _case in suite) == len(HOSTILE)
+    import junitparser
+
+    assert sum(1 for suite in junitparser.JUnitXml.fromfile(str(junit)) for _case in suite) == len(HOSTILE)
     # SARIF is JSON: the names arrive byte for byte (JSON escapes them), for the consumer to escape
     results = json.loads(sarif.read_text())["runs"][0]["results"]
     assert {r["locations"][0]["logicalLocations"][0]["name"] for r in results} == {f"{name}@1.0" for name in HOSTILE}
