@@ -143,7 +143,7 @@ def _print_table(graph) -> None:
     for column in ("name", "version", "output", "size", "license", "layer" if image else "depth"):
         table.add_column(column, justify="right" if column in ("size", "depth") else "left")
     for component in graph.sorted_components():
-        licences = " AND ".join(lic.ref for lic in component.licenses) or "-"
+        licences = component.license_expression or "-"
         if image:
             where = "all" if component.store_path == graph.root else component.extra.get("oci:layers", "")[:19]
         else:

@@ -1,8 +1,10 @@
 """SLSA provenance v1 as an in-toto Statement v1, built with in-toto-attestation.
 
 * ``subject``: each requested output: name (store path name), uri (store path), digest
-  ``sha256`` = SHA-256 of its NAR (Nix's narHash); a subject that is a regular file (an image
-  tarball) also gets ``fileSha256``, the SHA-256 of the file's bytes.
+  ``sha256``: for a subject that is a regular file (an image tarball), the SHA-256 of the
+  file's bytes, which is what slsa-verifier, cosign and in-toto subject matching compute, with
+  the NAR hash under ``nixNarSha256``; for a directory or symlink, the SHA-256 of its NAR
+  (Nix's narHash), the only digest of a tree.
 * ``buildDefinition.buildType``: :data:`BUILD_TYPE` (documented in docs/provenance.md).
   ``externalParameters``: the derivation and its requested outputs, and the Nix expression
   file and attribute when sbomgen ran the build.  ``internalParameters``: system, builder,
@@ -43,6 +45,8 @@ MEDIA_TYPE = "application/vnd.in-toto+json"
 NAR_SHA256 = "sha256"
 FILE_SHA256 = "fileSha256"
 DRV_SHA256 = "nixDrvSha256"
+#: the NAR hash of a subject whose ``sha256`` is of the file's bytes
+NIX_NAR_SHA256 = "nixNarSha256"
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +170,10 @@ def build_statement(graph: DependencyGraph, subjects: list[Subject], run: RunInf
 
     subject_rds = []
     for subject in sorted(subjects, key=lambda s: s.store_path):
-        digest = {NAR_SHA256: subject.nar_sha256}
         if subject.file_sha256:
-            digest[FILE_SHA256] = subject.file_sha256
+            digest = {NAR_SHA256: subject.file_sha256, NIX_NAR_SHA256: subject.nar_sha256}
+        else:
+            digest = {NAR_SHA256: subject.nar_sha256}
         subject_rds.append(ResourceDescriptor(name=path_name(subject.store_path), uri=subject.store_path, digest=digest).pb)
     statement = Statement(subject_rds, PREDICATE_TYPE, predicate)
     statement.validate()
