@@ -76,7 +76,7 @@ class License:
             return self.expression
         if self.spdx_id:
             return self.spdx_id
-        safe = "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in self.name)
+        safe = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in ".-" else "-" for ch in self.name[:200])
         return f"LicenseRef-{safe or 'unknown'}"
 
 
