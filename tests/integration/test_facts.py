@@ -92,7 +92,8 @@ def _components(bom: dict, name: str) -> list[dict]:
 @pytest.mark.parametrize("buildtime", [False, True], ids=["runtime", "buildtime"])
 def test_licence_lists_become_valid_expressions(nix_store, tmp_path, meta_file, buildtime):
     """The default run (validation on, spdx-tools too) writes exceptions WITH their licence;
-    before issue 13 it failed with exit 11 on `[ asl20 llvm-exception ]`."""
+    before issue 13 the exception was a licence of its own (``Apache-2.0 AND
+    LicenseRef-LLVM-Exception``; exit 11 when its id reached the expression)."""
     app = str(nix_store.results["app"])
     spdx, bom = _docs(nix_store, tmp_path, app, *(["--buildtime"] if buildtime else []), "--meta", str(meta_file), "--full-validation")
     weather = _packages(spdx, "weather")[0]
