@@ -162,10 +162,14 @@ def _print_table(graph) -> None:
 def _summary(result, rendered, elapsed: float) -> dict:
     graph = result.graph
     components = list(graph.components.values())
+    from sbomgen.graph.licensing import leaves, parse
+
     licences: dict[str, int] = {}
     for c in components:
-        for lic in c.licenses:
-            licences[lic.ref] = licences.get(lic.ref, 0) + 1
+        expression = c.license_expression
+        # each licence of the expression, with its exception: "Apache-2.0 WITH LLVM-exception"
+        for term in dict.fromkeys(str(leaf) for leaf in leaves(parse(expression))) if expression else ():
+            licences[term] = licences.get(term, 0) + 1
     root = graph.root_component
     return {
         "target": root.store_path,

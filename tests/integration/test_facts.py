@@ -247,3 +247,10 @@ def test_file_subject_sha256_is_the_file_and_verifies(nix_store, tmp_path):
         statement_path.write_text(json.dumps(statement))
         run = _provenance("verify", str(statement_path), env=nix_store.env)
         assert run.returncode == 21 and f"{key} is " in run.stderr, run.stderr
+
+
+def test_summary_counts_licences_with_their_exceptions(nix_store, tmp_path, meta_file):
+    run = run_sbomgen(str(nix_store.results["app"]), "--meta", str(meta_file), "--json", "--spdx", str(tmp_path / "s.spdx.json"), env=nix_store.env)
+    assert run.code == 0, run.stderr
+    licences = json.loads(run.stdout)["licenses"]
+    assert licences["Apache-2.0 WITH LLVM-exception"] >= 1 and "LLVM-exception" not in licences
