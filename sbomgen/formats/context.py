@@ -22,13 +22,14 @@ TOOL_VENDOR = "sbomgen"
 _NAMESPACE = uuid.UUID("6f0b8d4e-3c55-5b0e-9d43-6e0a2a5c9b11")
 
 
-_ACTOR = re.compile(r"(Organization|Person): ([^()\n\r]*[^()\s])(?: \(([^()\n\r]*)\))?")
+_ACTOR = re.compile(r"(Organization|Person): ([^()\n\r]*[^()\s])(?: \(([^\s()@]+@[^\s()@]+)\))?")
 
 
 def parse_supplier(text: str) -> str:
     """``--supplier``: an SPDX actor, ``Organization: NAME`` or ``Person: NAME``, with an
-    optional ``(EMAIL)``; :class:`UsageError` for anything else."""
-    if not isinstance(text, str) or len(text) > 512 or _ACTOR.fullmatch(text) is None:
+    optional ``(EMAIL)`` (SPDX 2.3 clause 7.5; the email also goes into CycloneDX, whose schema
+    wants an address); :class:`UsageError` for anything else."""
+    if not isinstance(text, str) or len(text) > 512 or not text.isprintable() or _ACTOR.fullmatch(text) is None:
         raise UsageError(f"--supplier must be 'Organization: NAME' or 'Person: NAME', with an optional ' (EMAIL)'; got {text[:80]!r}")
     return text
 

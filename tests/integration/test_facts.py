@@ -182,7 +182,8 @@ def test_without_supplier_components_nothing_describes_have_none(nix_store, tmp_
     assert "supplier" not in _components(bom, "tzdata")[0]
 
 
-@pytest.mark.parametrize("bad", ["Example Corp", "Organization:", "Company: X", "Organization: X (a) (b)", "Person: x\ny"])
+@pytest.mark.parametrize("bad", ["Example Corp", "Organization:", "Company: X", "Organization: X (a) (b)", "Person: x\ny",
+                                 "Organization: X (not an email)", "Person: x\x07"])
 def test_bad_supplier_is_a_usage_error(nix_store, tmp_path, bad):
     run = run_sbomgen(str(nix_store.results["app"]), "--supplier", bad, "--spdx", str(tmp_path / "s.json"), env=nix_store.env)
     assert_one_line_error(run, 2, "--supplier must be")

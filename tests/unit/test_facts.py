@@ -130,3 +130,36 @@ def test_version_fallback_is_marked():
 def test_unfree_licences_are_listed():
     meta = Meta(licenses=(L("MIT"), L(None, "Secret", free=False)))
     assert [lic.name for lic in meta.unfree] == ["Secret"]
+
+
+def _tiny_graph():
+    from sbomgen.graph.identifiers import assign_purl
+    from sbomgen.graph.model import DependencyGraph, GraphKind
+
+    root = Component("/nix/store/" + "b" * 32 + "-app-1", "app", "1", "out", nar_hash_hex="c" * 64)
+    dep = Component("/nix/store/" + "d" * 32 + "-tzdata", "tzdata", "", "out", nar_hash_hex="e" * 64)
+    for c in (root, dep):
+        assign_purl(c)
+    return DependencyGraph(GraphKind.RUNTIME, "/nix/store", root.store_path, {c.store_path: c for c in (root, dep)}, {root.store_path: (dep.store_path,)})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(
+    st.builds(lambda kind, name, email: f"{kind}: {name}" + (f" ({email})" if email else ""),
+              st.sampled_from(["Organization", "Person"]), st.text(min_size=1, max_size=20), st.one_of(st.none(), st.emails(), st.text(max_size=10))),
+    st.text(max_size=40),
+))
+def test_any_accepted_supplier_gives_valid_documents(supplier):
+    """Whatever --supplier accepts ends in documents that pass the schemas, SPDX's rules and the
+    CycloneDX XSD (rendering validates); anything else is a UsageError."""
+    from sbomgen.errors import UsageError
+    from sbomgen.sbom import plan_outputs, render
+
+    outputs = plan_outputs(spdx_path="s.spdx.json", cdx_path="c.cdx.json", csv_path=None)
+    outputs += plan_outputs(spdx_path=None, cdx_path="c.cdx.xml", csv_path=None)
+    try:
+        rendered = render(_tiny_graph(), outputs, supplier=supplier)
+    except UsageError:
+        return
+    spdx = json.loads(rendered[0].data)
+    assert spdx["packages"][0]["supplier"] == supplier
