@@ -255,3 +255,15 @@ def test_summary_counts_licences_with_their_exceptions(nix_store, tmp_path, meta
     assert run.code == 0, run.stderr
     licences = json.loads(run.stdout)["licenses"]
     assert licences["Apache-2.0 WITH LLVM-exception"] >= 1 and "LLVM-exception" not in licences
+
+
+def test_nix_nar_sha256_must_be_hex(nix_store, tmp_path):
+    entry = os.path.realpath(nix_store.results["entrypoint"])
+    statement_path = tmp_path / "p.json"
+    assert _provenance(entry, "-o", str(statement_path), env=nix_store.env).returncode == 0
+    statement = json.loads(statement_path.read_text())
+    statement["subject"][0]["digest"]["nixNarSha256"] = "../../etc/passwd"
+    statement_path.write_text(json.dumps(statement))
+    run = _provenance("verify", str(statement_path), env=nix_store.env)
+    assert run.returncode == 24 and "nixNarSha256 is not 64 hex digits" in run.stderr, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
