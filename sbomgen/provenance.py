@@ -37,7 +37,7 @@ from sbomgen.errors import (
     first_of,
 )
 from sbomgen.formats import dsse
-from sbomgen.formats.provenance import DRV_SHA256, FILE_SHA256, NAR_SHA256, PREDICATE_TYPE, RunInfo, Subject, build_statement
+from sbomgen.formats.provenance import DRV_SHA256, FILE_SHA256, NAR_SHA256, NIX_NAR_SHA256, PREDICATE_TYPE, RunInfo, Subject, build_statement
 from sbomgen.graph.closure import buildtime_graph
 from sbomgen.graph.model import DependencyGraph
 from sbomgen.keys import SigningKey, VerifyKey
@@ -226,7 +226,7 @@ def statement_from(data: object, source: str) -> dict:
     if errors:
         raise MalformedAttestationError(f"{source}: invalid statement: {dsse.shown(first_of(errors), 300)}")
     for kind, index, descriptor in _descriptors(data):
-        for algorithm in (FILE_SHA256, DRV_SHA256):
+        for algorithm in (FILE_SHA256, DRV_SHA256, NIX_NAR_SHA256):
             value = descriptor.get("digest", {}).get(algorithm)
             if value is not None and not _HEX64.fullmatch(value):
                 raise MalformedAttestationError(f"{source}: {kind} {index} ({dsse.shown(descriptor.get('name', ''))}): {algorithm} is not 64 hex digits")
@@ -413,14 +413,22 @@ def _check(target: _Target, report: VerifyReport, cache: dict[tuple[str, str], s
         report.problems.append(Problem(missing, kind, name, path, "not in the store"))
         return
     checks: list[tuple[str, str, str, Callable[[str], str]]] = []
-    if NAR_SHA256 in digest:
+    # With nixNarSha256 the statement is sbomgen's current form for a regular file: sha256
+    # is of the file's bytes (what every standard verifier computes), nixNarSha256 of its
+    # NAR. Without it, sha256 is the NAR hash (directories, and statements written before).
+    file_keys = [key for key in (FILE_SHA256,) if key in digest]
+    if NIX_NAR_SHA256 in digest:
+        checks.append((NIX_NAR_SHA256, digest[NIX_NAR_SHA256], path, nar_sha256_hex))
+        if NAR_SHA256 in digest:
+            file_keys.insert(0, NAR_SHA256)
+    elif NAR_SHA256 in digest:
         checks.append((NAR_SHA256, digest[NAR_SHA256], path, nar_sha256_hex))
-    if FILE_SHA256 in digest:
+    if file_keys:
         if stat.S_ISREG(os.lstat(path).st_mode):
-            checks.append((FILE_SHA256, digest[FILE_SHA256], path, _safe_file_sha256))
+            checks.extend((key, digest[key], path, _safe_file_sha256) for key in file_keys)
         else:
             entry.status = "mismatch"
-            report.problems.append(Problem(mismatch, kind, name, path, f"{FILE_SHA256} recorded, but the path is not a regular file"))
+            report.problems.append(Problem(mismatch, kind, name, path, f"{file_keys[0]} of a file's bytes recorded, but the path is not a regular file"))
             return
     drv = target.drv
     if DRV_SHA256 in digest and drv and os.path.lexists(drv):

@@ -17,7 +17,7 @@ from sbomgen.bulk import bulk
 from sbomgen.errors import DocumentInvalidError, OutputFormatError, UsageError, first_of
 from sbomgen.formats import csv as csv_format
 from sbomgen.formats import cyclonedx, spdx
-from sbomgen.formats.context import DocumentContext
+from sbomgen.formats.context import DocumentContext, parse_supplier
 from sbomgen.formats.jsontext import dumps
 from sbomgen.formats.spdx_rules import spdx_rule_errors
 from sbomgen.graph.closure import buildtime_graph, runtime_graph
@@ -168,6 +168,7 @@ def render(
     full_validation: bool = False,
     epoch: int | None = None,
     now: datetime | None = None,
+    supplier: str | None = None,
 ) -> list[Rendered]:
     """Render every requested output; with ``validate``, check each before anything is written.
 
@@ -180,7 +181,7 @@ def render(
     Each document is turned into bytes as soon as it is checked, so at most one is held as
     Python objects.
     """
-    context = DocumentContext.for_graph(graph, now=now, epoch=epoch)
+    context = DocumentContext.for_graph(graph, now=now, epoch=epoch, supplier=parse_supplier(supplier) if supplier is not None else None)
     components = graph.sorted_components()
     spdx_model = bom = None
     rendered = []

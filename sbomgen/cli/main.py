@@ -79,6 +79,7 @@ def sbom_command(
     cdx_format: Annotated[Optional[CdxFormat], typer.Option("--cdx-format", help="CycloneDX format, when the extension does not say.")] = None,
     cdx_version: Annotated[str, typer.Option("--cdx-version", metavar="VERSION", help="CycloneDX schema version: 1.5, 1.6 or 1.7.")] = "1.6",
     meta: Annotated[Optional[str], typer.Option("--meta", metavar="FILE", help="nixpkgs metadata (nix-env -qa --meta --json output) to merge.")] = None,
+    supplier: Annotated[Optional[str], typer.Option("--supplier", metavar="ACTOR", help="Supplier of your own components (the target, and those no nixpkgs metadata describes): 'Organization: NAME' or 'Person: NAME', optionally ' (EMAIL)'.")] = None,
     db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database (default: $NIX_STATE_DIR/db/db.sqlite).")] = None,
     validate: Annotated[bool, typer.Option("--validate/--no-validate", help="Check documents before writing: official schemas, SPDX rules, bom-refs.")] = True,
     full_validation: Annotated[bool, typer.Option("--full-validation", help="Also run spdx-tools' validation of the SPDX model (5 s per 40,000 packages).")] = False,
@@ -101,6 +102,10 @@ def sbom_command(
             result = sbom.load_graph(target, buildtime=buildtime, depth=depth, meta_file=meta, db_path=db)
             _print_table(result.graph)
             return
+        if supplier is not None:
+            from sbomgen.formats.context import parse_supplier
+
+            parse_supplier(supplier)  # fail before reading the store
         outputs = sbom.plan_outputs(
             spdx_path=spdx_path,
             cdx_path=cdx_path,
@@ -119,7 +124,7 @@ def sbom_command(
             result = sbom.load_graph(target, buildtime=buildtime, depth=depth, meta_file=meta, db_path=db)
         graph = result.graph
         with err.status("Building and validating documents…") if show_progress else nullcontext():
-            rendered = sbom.render(graph, outputs, validate=validate, full_validation=full_validation)
+            rendered = sbom.render(graph, outputs, validate=validate, full_validation=full_validation, supplier=supplier)
         for item in rendered:
             write_atomic_bytes(item.spec.path, item.data)
         elapsed = time.perf_counter() - started
@@ -143,7 +148,7 @@ def _print_table(graph) -> None:
     for column in ("name", "version", "output", "size", "license", "layer" if image else "depth"):
         table.add_column(column, justify="right" if column in ("size", "depth") else "left")
     for component in graph.sorted_components():
-        licences = " AND ".join(lic.ref for lic in component.licenses) or "-"
+        licences = component.license_expression or "-"
         if image:
             where = "all" if component.store_path == graph.root else component.extra.get("oci:layers", "")[:19]
         else:
@@ -157,10 +162,14 @@ def _print_table(graph) -> None:
 def _summary(result, rendered, elapsed: float) -> dict:
     graph = result.graph
     components = list(graph.components.values())
+    from sbomgen.graph.licensing import leaves, parse
+
     licences: dict[str, int] = {}
     for c in components:
-        for lic in c.licenses:
-            licences[lic.ref] = licences.get(lic.ref, 0) + 1
+        expression = c.license_expression
+        # each licence of the expression, with its exception: "Apache-2.0 WITH LLVM-exception"
+        for term in dict.fromkeys(str(leaf) for leaf in leaves(parse(expression))) if expression else ():
+            licences[term] = licences.get(term, 0) + 1
     root = graph.root_component
     return {
         "target": root.store_path,

@@ -30,7 +30,7 @@ def render_csv(graph: DependencyGraph) -> str:
                 "true" if c.is_source else "false", "true" if c.valid else "false",
                 f"{fixed.mode}:{fixed.algo}:{fixed.hash_hex}" if fixed else "",
                 " ".join(c.download_urls),
-                " AND ".join(lic.ref for lic in c.licenses),
+                c.license_expression or "",
                 meta.homepage or "" if meta else "", meta.cpe or "" if meta else "",
                 meta.description or "" if meta else "",
             ]

@@ -17,9 +17,9 @@ version carry the same data.
 from __future__ import annotations
 
 from sbomgen.errors import OutputFormatError
-from sbomgen.formats.context import TOOL_NAME, DocumentContext, completeness
+from sbomgen.formats.context import TOOL_NAME, DocumentContext, Supplier, actor_parts, completeness, extracted_licences, supplier_of, unfree_note, version_of
 from sbomgen.formats.jsontext import dumps
-from sbomgen.graph.model import Component, DependencyGraph, GraphKind, Role
+from sbomgen.graph.model import NIXPKGS_URL, Component, DependencyGraph, DigestOf, GraphKind, Role
 
 VERSIONS = ("1.5", "1.6", "1.7")
 DEFAULT_VERSION = "1.6"
@@ -59,7 +59,47 @@ def compositions(graph: DependencyGraph, components: list[Component]) -> list[tu
     return [(aggregate, refs) for aggregate, refs in groups.items() if refs]
 
 
-def _property_pairs(component: Component) -> list[tuple[str, str]]:
+def licence_choice(component: Component) -> tuple[str, dict] | None:
+    """How the component's licence is written (docs/sbom.md, "Licences"): ``("id", {id})``
+    for a single SPDX-listed licence, ``("name", {name, url})`` for a single licence SPDX does
+    not list, else ``("expression", {expression})`` (exceptions, several licences)."""
+    expression = component.license_expression
+    if not expression:
+        return None
+    from sbomgen.graph.licensing import Licence, parse
+
+    tree = parse(expression)
+    if isinstance(tree, Licence) and not tree.exception and not tree.or_later:
+        if not tree.is_ref:
+            return "id", {"id": tree.id}
+        known = extracted_licences([component]).get(tree.id)
+        if known is not None:
+            name, url, _ = known
+            return "name", {"name": name, **({"url": url} if url else {})}
+    return "expression", {"expression": expression}
+
+
+def supplier_entity(supplier: Supplier | None, component: Component) -> dict | None:
+    """CycloneDX ``supplier`` (an organizationalEntity, 1.5 to 1.7): the name, nixpkgs' URL
+    for its default, and as ``contact`` the nixpkgs maintainers of the package (or the email
+    given with ``--supplier``)."""
+    if supplier is None:
+        return None
+    _, name, email = actor_parts(supplier.actor)
+    entity: dict = {"name": name}
+    contacts: list[dict] = []
+    if supplier.source == "nixpkgs-meta":
+        entity["url"] = [NIXPKGS_URL]
+        for maintainer in component.meta.maintainers if component.meta else ():
+            contacts.append({"name": maintainer.name, **({"email": maintainer.email} if maintainer.email else {})})
+    elif email:
+        contacts.append({"email": email})
+    if contacts:
+        entity["contact"] = contacts
+    return entity
+
+
+def _property_pairs(component: Component, supplier: Supplier | None = None) -> list[tuple[str, str]]:
     """The ``nix:*`` facts of a component as (name, value) properties."""
     props = [] if component.explicit_digest else [("nix:store_path", component.store_path)]
     if component.drv_path:
@@ -74,6 +114,8 @@ def _property_pairs(component: Component) -> list[tuple[str, str]]:
     digest = component.digest
     if digest:
         props.append(("nix:digest_of", digest[0].value))
+    if component.nar_hash_hex and (not digest or digest[0] is not DigestOf.NAR):
+        props.append(("nix:nar_sha256", component.nar_hash_hex))
     if component.drv_nar_hash_hex:
         props.append(("nix:drv_nar_sha256", component.drv_nar_hash_hex))
     if component.is_source:
@@ -87,31 +129,41 @@ def _property_pairs(component: Component) -> list[tuple[str, str]]:
     props.append(("nix:depth", str(component.depth)))
     if component.meta and component.meta.attr_path:
         props.append(("nix:attr_path", component.meta.attr_path))
+    version_source = version_of(component)[1]
+    if version_source != "name":
+        props.append(("nix:version_source", version_source))
+    if supplier is not None:
+        props.append(("nix:supplier_source", supplier.source))
+    unfree = unfree_note(component.licenses)
+    if unfree:
+        props.append(("nix:license_free", "false"))
+        props.append(("nix:unfree_licenses", unfree))
     if component.extra:
         props.extend(sorted(component.extra.items()))
     return props
 
 
-def _json_component(component: Component, role: Role, image_root: bool, version: str = DEFAULT_VERSION) -> dict:
+def _json_component(
+    component: Component, role: Role, image_root: bool, version: str = DEFAULT_VERSION, supplier: Supplier | None = None
+) -> dict:
     """One component as CycloneDX JSON, the same data :func:`_component` gives the library."""
     kind = "container" if image_root else {Role.APPLICATION: "application", Role.SOURCE: "file", Role.LIBRARY: "library"}[role]
-    out: dict = {"type": kind, "bom-ref": component.ref, "name": component.name}
-    if component.version:
-        out["version"] = component.version
+    out: dict = {"type": kind, "bom-ref": component.ref}
+    entity = supplier_entity(supplier, component)
+    if entity:
+        out["supplier"] = entity
+    out["name"] = component.name
+    out["version"] = version_of(component)[0]
     meta = component.meta
     if meta and meta.description:
         out["description"] = meta.description
-    digest = component.digest
-    if digest:
-        out["hashes"] = [{"alg": "SHA-256", "content": digest[1]}]
-    licenses = []
-    for lic in component.licenses:
-        if lic.spdx_id:
-            licenses.append({"license": {"id": lic.spdx_id}})
-        else:
-            licenses.append({"license": {"name": lic.name, **({"url": lic.url} if lic.url else {})}})
-    if licenses:
-        out["licenses"] = licenses
+    hashes = [{"alg": _JSON_ALGOS[algo], "content": value} for algo, value in component.checksums if algo in _JSON_ALGOS]
+    if hashes:
+        out["hashes"] = hashes
+    choice = licence_choice(component)
+    if choice is not None:
+        what, value = choice
+        out["licenses"] = [value] if what == "expression" else [{"license": value}]
     if meta and meta.cpe:
         out["cpe"] = meta.cpe
     out["purl"] = component.purl
@@ -129,7 +181,7 @@ def _json_component(component: Component, role: Role, image_root: bool, version:
         refs.append({"type": "website", "url": meta.homepage})
     if refs:
         out["externalReferences"] = refs
-    out["properties"] = [{"name": name, "value": value} for name, value in _property_pairs(component)]
+    out["properties"] = [{"name": name, "value": value} for name, value in _property_pairs(component, supplier)]
     return out
 
 
@@ -156,7 +208,7 @@ def cyclonedx_json_document(
     components = components or graph.sorted_components()
     refs = {c.store_path: c.ref for c in components}
     image = graph.kind is GraphKind.IMAGE
-    root = _json_component(components[0], graph.role(components[0]), image, version)
+    root = _json_component(components[0], graph.role(components[0]), image, version, supplier_of(graph, components[0], context))
     phase = "build" if graph.kind is GraphKind.BUILDTIME else "post-build"
     metadata_props = [{"name": "nix:closure", "value": graph.kind.value}, {"name": "nix:store_dir", "value": graph.store_dir}]
     if graph.depth is not None:
@@ -174,7 +226,7 @@ def cyclonedx_json_document(
             "component": root,
             "properties": metadata_props,
         },
-        "components": [_json_component(c, graph.role(c), False, version) for c in components[1:]],
+        "components": [_json_component(c, graph.role(c), False, version, supplier_of(graph, c, context)) for c in components[1:]],
         "dependencies": [
             {"ref": refs[c.store_path], **({"dependsOn": sorted(refs[d] for d in deps)} if (deps := graph.dependencies(c.store_path)) else {})}
             for c in components

@@ -20,7 +20,8 @@ from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component as CdxComponent
 from cyclonedx.model.component import ComponentType
 from cyclonedx.model.dependency import Dependency
-from cyclonedx.model.license import DisjunctiveLicense
+from cyclonedx.model.contact import OrganizationalContact, OrganizationalEntity
+from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
 from cyclonedx.model.lifecycle import LifecyclePhase, PredefinedLifecycle
 from cyclonedx.model.tool import ToolRepository
 from cyclonedx.output import make_outputter
@@ -29,25 +30,48 @@ from packageurl import PackageURL
 
 from sbomgen.errors import OutputFormatError
 from sbomgen.formats.context import TOOL_NAME, DocumentContext
-from sbomgen.formats.cyclonedx import DEFAULT_VERSION, FORMATS, VERSIONS, _property_pairs, compositions, source_reference
+from sbomgen.formats.context import Supplier, supplier_of, version_of
+from sbomgen.formats.cyclonedx import (
+    DEFAULT_VERSION,
+    FORMATS,
+    VERSIONS,
+    _property_pairs,
+    compositions,
+    licence_choice,
+    source_reference,
+    supplier_entity,
+)
 from sbomgen.graph.model import Component, DependencyGraph, GraphKind, Role
 
 _SCHEMA_VERSIONS = {"1.5": SchemaVersion.V1_5, "1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}
 _HASH_ALGOS = {"sha256": HashAlgorithm.SHA_256, "sha512": HashAlgorithm.SHA_512, "sha1": HashAlgorithm.SHA_1, "md5": HashAlgorithm.MD5}
 
 
-def _properties(component: Component) -> list[Property]:
-    return [Property(name=name, value=value) for name, value in _property_pairs(component)]
+def _properties(component: Component, supplier: Supplier | None = None) -> list[Property]:
+    return [Property(name=name, value=value) for name, value in _property_pairs(component, supplier)]
 
 
-def _licenses(component: Component) -> list[DisjunctiveLicense]:
-    result = []
-    for lic in component.licenses:
-        if lic.spdx_id:
-            result.append(DisjunctiveLicense(id=lic.spdx_id))
-        else:
-            result.append(DisjunctiveLicense(name=lic.name, url=XsUri(lic.url) if lic.url else None))
-    return result
+def _licenses(component: Component) -> list:
+    choice = licence_choice(component)
+    if choice is None:
+        return []
+    what, value = choice
+    if what == "expression":
+        return [LicenseExpression(value["expression"])]
+    if what == "id":
+        return [DisjunctiveLicense(id=value["id"])]
+    return [DisjunctiveLicense(name=value["name"], url=XsUri(value["url"]) if value.get("url") else None)]
+
+
+def _supplier(supplier: Supplier | None, component: Component) -> OrganizationalEntity | None:
+    entity = supplier_entity(supplier, component)
+    if entity is None:
+        return None
+    return OrganizationalEntity(
+        name=entity["name"],
+        urls=[XsUri(url) for url in entity.get("url", [])],
+        contacts=[OrganizationalContact(name=c.get("name"), email=c.get("email")) for c in entity.get("contact", [])],
+    )
 
 
 def _external_refs(component: Component, version: str) -> list[ExternalReference]:
@@ -70,28 +94,28 @@ def _external_refs(component: Component, version: str) -> list[ExternalReference
 _TYPE = {Role.APPLICATION: ComponentType.APPLICATION, Role.SOURCE: ComponentType.FILE, Role.LIBRARY: ComponentType.LIBRARY}
 
 
-def _component(component: Component, role: Role, version: str) -> CdxComponent:
-    digest = component.digest
+def _component(component: Component, role: Role, version: str, supplier: Supplier | None = None) -> CdxComponent:
     meta = component.meta
     return CdxComponent(
         name=component.name,
-        version=component.version or None,
+        version=version_of(component)[0],
         type=_TYPE[role],
         bom_ref=component.ref,
+        supplier=_supplier(supplier, component),
         purl=PackageURL.from_string(component.purl),
-        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=digest[1])] if digest else [],
+        hashes=[HashType(alg=_HASH_ALGOS[algo], content=value) for algo, value in component.checksums if algo in _HASH_ALGOS],
         licenses=_licenses(component),
         cpe=meta.cpe if meta else None,
         description=meta.description if meta else None,
         external_references=_external_refs(component, version),
-        properties=_properties(component),
+        properties=_properties(component, supplier),
     )
 
 
 def build_cyclonedx(graph: DependencyGraph, context: DocumentContext, version: str = DEFAULT_VERSION) -> Bom:
     """The CycloneDX BOM for ``graph``, to be rendered in ``version``."""
     components = graph.sorted_components()
-    cdx = {c.store_path: _component(c, graph.role(c), version) for c in components}
+    cdx = {c.store_path: _component(c, graph.role(c), version, supplier_of(graph, c, context)) for c in components}
     if graph.kind is GraphKind.IMAGE:
         cdx[graph.root].type = ComponentType.CONTAINER
     tool = CdxComponent(name=TOOL_NAME, version=context.tool_version, type=ComponentType.APPLICATION)

@@ -2,9 +2,10 @@
 
 * ``subject``: each requested output: name (store path name), uri (the store path's ``file:``
   URI, RFC 3986/8089, see :func:`store_uri`), the store path itself as annotation
-  ``nixStorePath``, digest
-  ``sha256`` = SHA-256 of its NAR (Nix's narHash); a subject that is a regular file (an image
-  tarball) also gets ``fileSha256``, the SHA-256 of the file's bytes.
+  ``nixStorePath``, digest ``sha256``: for a subject that is a regular file (an image tarball),
+  the SHA-256 of the file's bytes, which is what slsa-verifier, cosign and in-toto subject
+  matching compute, with the NAR hash under ``nixNarSha256``; for a directory or symlink, the
+  SHA-256 of its NAR (Nix's narHash), the only digest of a tree.
 * ``buildDefinition.buildType``: :data:`BUILD_TYPE` (documented in docs/provenance.md).
   ``externalParameters``: the derivation and its requested outputs, and the Nix expression
   file and attribute when sbomgen ran the build.  ``internalParameters``: system, builder,
@@ -47,6 +48,8 @@ MEDIA_TYPE = "application/vnd.in-toto+json"
 NAR_SHA256 = "sha256"
 FILE_SHA256 = "fileSha256"
 DRV_SHA256 = "nixDrvSha256"
+#: the NAR hash of a subject whose ``sha256`` is of the file's bytes
+NIX_NAR_SHA256 = "nixNarSha256"
 
 
 #: characters of a store path (and of most paths in one) written as they are in a ``file:`` URI:
@@ -196,9 +199,10 @@ def build_statement(graph: DependencyGraph, subjects: list[Subject], run: RunInf
 
     subject_rds = []
     for subject in sorted(subjects, key=lambda s: s.store_path):
-        digest = {NAR_SHA256: subject.nar_sha256}
         if subject.file_sha256:
-            digest[FILE_SHA256] = subject.file_sha256
+            digest = {NAR_SHA256: subject.file_sha256, NIX_NAR_SHA256: subject.nar_sha256}
+        else:
+            digest = {NAR_SHA256: subject.nar_sha256}
         subject_rds.append(
             ResourceDescriptor(
                 name=path_name(subject.store_path), uri=store_uri(subject.store_path), digest=digest,

@@ -4,11 +4,18 @@
 * ``SPDXRef-DOCUMENT DESCRIBES`` the root; runtime edges are ``A DEPENDS_ON B``; build-time
   edges are ``B BUILD_DEPENDENCY_OF A``; an image ``CONTAINS`` each store path in it.
 * Checksum SHA256 = the component digest (NAR hash for built paths; see
-  :class:`~sbomgen.graph.model.DigestOf`), stated in the package comment.
+  :class:`~sbomgen.graph.model.DigestOf`), stated in the package comment; for a flat
+  fixed-output source, the declared hash of the file (what downloading it gives), with the
+  NAR hash in the comment (``nix NAR sha256: …``).
 * purl as a ``PACKAGE-MANAGER`` external ref, CPE 2.3 as ``SECURITY`` when metadata has one.
 * Download location: the URL a fixed-output derivation fetches from, else NOASSERTION.
-* Declared licence from nixpkgs meta (several licences are joined with AND: nixpkgs lists the
-  licences that apply); licences SPDX does not list become ``LicenseRef-`` with their text.
+* Declared and concluded licence: the expression of nixpkgs ``meta.license``
+  (:func:`sbomgen.graph.licensing.from_nixpkgs`: a list is AND, exceptions attach with WITH);
+  licences SPDX does not list become ``LicenseRef-`` with their name in
+  ``hasExtractedLicensingInfos``; NOASSERTION without metadata.
+* Supplier (:func:`~sbomgen.formats.context.supplier_of`) and a version for every package
+  (:func:`~sbomgen.formats.context.version_of`); nixpkgs maintainers, where the supplier and
+  version come from, and unfree licences are stated in the package comment.
 * Completeness of the dependency graph (:func:`completeness_note`): the document comment says
   whether it is complete; with ``--depth``, each package whose dependencies were cut off (or,
   when the graph cannot tell, not walked) carries an ``OTHER`` annotation saying so.
@@ -18,11 +25,20 @@ from __future__ import annotations
 
 import re
 from datetime import timezone
-from functools import lru_cache
 
-from sbomgen.formats.context import Completeness, DocumentContext, completeness, document_name
+from sbomgen.formats.context import (
+    Completeness,
+    DocumentContext,
+    Supplier,
+    completeness,
+    document_name,
+    extracted_licences,
+    licence_text_note,
+    supplier_of,
+    unfree_note,
+    version_of,
+)
 from sbomgen.formats.jsontext import dumps
-from sbomgen.graph.licensing import normalize as _normalize_licence
 from sbomgen.graph.model import Component, DependencyGraph, DigestOf, GraphKind, Role
 
 SPDX_VERSION = "SPDX-2.3"
@@ -34,7 +50,22 @@ _DIGEST_NOTE = {
     DigestOf.FIXED_OUTPUT: "SHA256 is the hash the fixed-output derivation declares (path not built here)",
     DigestOf.DERIVATION: "SHA256 is of the NAR of the .drv (output not built; the recipe is pinned)",
     DigestOf.OCI_MANIFEST: "SHA256 is the image's manifest digest",
+    DigestOf.FILE: "SHA256 is of the file's bytes (flat fixed-output: the declared hash, which Nix checked when it fetched)",
 }
+#: SPDX 2.3 checksum algorithm names of the hash algorithms Nix uses
+SPDX_ALGORITHMS = {"sha256": "SHA256", "sha512": "SHA512", "sha1": "SHA1", "md5": "MD5"}
+
+
+def spdx_checksums(component: Component) -> list[tuple[str, str]]:
+    """(SPDX algorithm, hex) of the package: :attr:`Component.checksums`."""
+    return [(SPDX_ALGORITHMS[algo], value) for algo, value in component.checksums if algo in SPDX_ALGORITHMS]
+
+
+def licence_fields(component: Component) -> tuple[str, str]:
+    """(licenseDeclared, licenseConcluded): both the nixpkgs expression when there is
+    metadata (docs/sbom.md, "Licences"), else NOASSERTION."""
+    expression = component.license_expression
+    return (expression, expression) if expression else ("NOASSERTION", "NOASSERTION")
 
 
 def completeness_note(state: Completeness, total: int) -> str:
@@ -66,7 +97,7 @@ def spdx_id(component: Component) -> str:
     return "SPDXRef-" + _ID_UNSAFE.sub("-", component.ref)
 
 
-def _comment(component: Component) -> str:
+def _comment(component: Component, supplier: Supplier | None = None) -> str:
     lines = [] if component.explicit_digest else [f"nix store path: {component.store_path}"]
     if component.drv_path:
         lines.append(f"nix derivation: {component.drv_path}")
@@ -84,28 +115,36 @@ def _comment(component: Component) -> str:
     digest = component.digest
     if digest:
         lines.append(_DIGEST_NOTE[digest[0]])
+    if component.nar_hash_hex and (not digest or digest[0] is not DigestOf.NAR):
+        lines.append(f"nix NAR sha256: {component.nar_hash_hex}")
+    version, version_source = version_of(component)
+    if version_source != "name":
+        lines.append(f"version: none in the name; versionInfo is the {'store path hash' if version_source == 'store-hash' else 'placeholder unknown'}")
+    if supplier is not None:
+        lines.append("supplier: " + ("nixpkgs (the package has nixpkgs metadata)" if supplier.source == "nixpkgs-meta" else "given with --supplier"))
+    meta = component.meta
+    if meta and meta.maintainers:
+        lines.append("nixpkgs maintainers: " + ", ".join(str(m) for m in meta.maintainers))
+    unfree = unfree_note(component.licenses)
+    if unfree:
+        lines.append(f"unfree licence (nixpkgs meta free = false): {unfree}")
     if component.extra:
         lines.extend(f"{key}: {value}" for key, value in sorted(component.extra.items()))
     return "\n".join(lines)
 
 
-@lru_cache(maxsize=4096)
-def _license_text(expression: str) -> str:
-    return _normalize_licence(expression)
-
-
 _PURPOSE = {Role.APPLICATION: "APPLICATION", Role.SOURCE: "SOURCE", Role.LIBRARY: None}
 
 
-def _package_json(component: Component, role: Role, package_id: str, annotation: dict | None = None) -> dict:
+def _package_json(component: Component, role: Role, package_id: str, annotation: dict | None = None, supplier: Supplier | None = None) -> dict:
     """One package as spdx-tools' converter writes it (same keys, order and omissions)."""
     package: dict = {"SPDXID": package_id}
     if annotation:
         package["annotations"] = [annotation]
-    digest = component.digest
-    if digest:
-        package["checksums"] = [{"algorithm": "SHA256", "checksumValue": digest[1]}]
-    package["comment"] = _comment(component)
+    checksums = spdx_checksums(component)
+    if checksums:
+        package["checksums"] = [{"algorithm": algo, "checksumValue": value} for algo, value in checksums]
+    package["comment"] = _comment(component, supplier)
     package["copyrightText"] = "NOASSERTION"
     urls = component.download_urls
     package["downloadLocation"] = urls[0] if urls else "NOASSERTION"
@@ -117,9 +156,9 @@ def _package_json(component: Component, role: Role, package_id: str, annotation:
     package["filesAnalyzed"] = False
     if meta and meta.homepage:
         package["homepage"] = meta.homepage
-    package["licenseConcluded"] = "NOASSERTION"
-    licenses = component.licenses
-    package["licenseDeclared"] = _license_text(" AND ".join(dict.fromkeys(l.ref for l in licenses))) if licenses else "NOASSERTION"
+    declared, concluded = licence_fields(component)
+    package["licenseConcluded"] = concluded
+    package["licenseDeclared"] = declared
     package["name"] = component.name
     file_name = urls[0].rsplit("/", 1)[-1] if urls else ""
     if file_name:
@@ -129,9 +168,8 @@ def _package_json(component: Component, role: Role, package_id: str, annotation:
         package["primaryPackagePurpose"] = purpose
     if meta and meta.description:
         package["summary"] = meta.description
-    package["supplier"] = "NOASSERTION"
-    if component.version:
-        package["versionInfo"] = component.version
+    package["supplier"] = supplier.actor if supplier else "NOASSERTION"
+    package["versionInfo"] = version_of(component)[0]
     return package
 
 
@@ -159,20 +197,17 @@ def spdx_json_document(graph: DependencyGraph, context: DocumentContext, compone
         },
         "dataLicense": "CC0-1.0",
     }
-    extracted = {}
-    for component in components:
-        for lic in component.licenses:
-            if not lic.spdx_id and lic.ref not in extracted:
-                entry = {
-                    "extractedText": f"{lic.name} (licence text not included; see {lic.url or 'nixpkgs meta'})",
-                    "licenseId": lic.ref,
-                    "name": lic.name,
-                }
-                if lic.url:
-                    entry["seeAlsos"] = [lic.url]
-                extracted[lic.ref] = entry
+    extracted = extracted_licences(components)
     if extracted:
-        document["hasExtractedLicensingInfos"] = [extracted[k] for k in sorted(extracted)]
+        document["hasExtractedLicensingInfos"] = [
+            {
+                "extractedText": licence_text_note(name, url, free),
+                "licenseId": ref,
+                "name": name,
+                **({"seeAlsos": [url]} if url else {}),
+            }
+            for ref, (name, url, free) in sorted(extracted.items())
+        ]
     document["name"] = document_name(graph)
     document["spdxVersion"] = SPDX_VERSION
     slug = _ID_UNSAFE.sub("-", graph.root_component.ref)
@@ -185,7 +220,9 @@ def spdx_json_document(graph: DependencyGraph, context: DocumentContext, compone
             return None
         return {"annotationDate": created, "annotationType": "OTHER", "annotator": annotator, "comment": note}
 
-    document["packages"] = [_package_json(c, graph.role(c), ids[c.store_path], annotation(c)) for c in components]
+    document["packages"] = [
+        _package_json(c, graph.role(c), ids[c.store_path], annotation(c), supplier_of(graph, c, context)) for c in components
+    ]
     relationships = [{"spdxElementId": "SPDXRef-DOCUMENT", "relatedSpdxElement": ids[graph.root], "relationshipType": "DESCRIBES"}]
     for component in components:
         source = ids[component.store_path]

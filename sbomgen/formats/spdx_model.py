@@ -38,47 +38,71 @@ from spdx_tools.spdx.jsonschema.document_converter import DocumentConverter
 from spdx_tools.spdx.writer.tagvalue.tagvalue_writer import write_document_to_stream as write_tagvalue
 
 from sbomgen.errors import OutputFormatError
-from sbomgen.formats.context import DocumentContext, completeness, document_name
-from sbomgen.formats.spdx import _ID_UNSAFE, FORMATS, SPDX_VERSION, _comment, completeness_note, package_note, spdx_id
+from sbomgen.formats.context import (
+    DocumentContext,
+    Supplier,
+    actor_parts,
+    completeness,
+    document_name,
+    extracted_licences,
+    licence_text_note,
+    supplier_of,
+    version_of,
+)
+from sbomgen.formats.spdx import (
+    _ID_UNSAFE,
+    FORMATS,
+    SPDX_VERSION,
+    _comment,
+    completeness_note,
+    licence_fields,
+    package_note,
+    spdx_checksums,
+    spdx_id,
+)
 from sbomgen.formats.spdx import _PURPOSE as _JSON_PURPOSE
 from sbomgen.graph.licensing import spdx_licensing
 from sbomgen.graph.model import Component, DependencyGraph, GraphKind, Role
 
-def _license_expression(component: Component):
-    licenses = component.licenses
-    if not licenses:
+def _license_expression(text: str):
+    return SpdxNoAssertion() if text == "NOASSERTION" else spdx_licensing().parse(text)
+
+
+def _actor(supplier: Supplier | None):
+    if supplier is None:
         return SpdxNoAssertion()
-    return spdx_licensing().parse(" AND ".join(dict.fromkeys(lic.ref for lic in licenses)))
+    kind, name, email = actor_parts(supplier.actor)
+    return Actor(ActorType.ORGANIZATION if kind == "Organization" else ActorType.PERSON, name, email)
 
 
 #: the JSON writer's purposes as spdx-tools' enum (one table for both)
 _PURPOSE = {role: PackagePurpose[name] if name else None for role, name in _JSON_PURPOSE.items()}
 
 
-def _package(component: Component, role: Role) -> Package:
-    digest = component.digest
+def _package(component: Component, role: Role, supplier: Supplier | None = None) -> Package:
     refs = [ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", component.purl)]
     meta = component.meta
     if meta and meta.cpe:
         refs.append(ExternalPackageRef(ExternalPackageRefCategory.SECURITY, "cpe23Type", meta.cpe))
     urls = component.download_urls
+    declared, concluded = licence_fields(component)
     return Package(
         spdx_id=spdx_id(component),
         name=component.name,
-        version=component.version or None,
+        version=version_of(component)[0],
         file_name=urls[0].rsplit("/", 1)[-1] or None if urls else None,
         download_location=urls[0] if urls else SpdxNoAssertion(),
         files_analyzed=False,
-        checksums=[Checksum(ChecksumAlgorithm.SHA256, digest[1])] if digest else [],
+        checksums=[Checksum(ChecksumAlgorithm[algo], value) for algo, value in spdx_checksums(component)],
         homepage=meta.homepage if meta and meta.homepage else None,
-        license_concluded=SpdxNoAssertion(),
-        license_declared=_license_expression(component),
+        license_concluded=_license_expression(concluded),
+        license_declared=_license_expression(declared),
         copyright_text=SpdxNoAssertion(),
         summary=meta.description if meta and meta.description else None,
-        comment=_comment(component),
+        comment=_comment(component, supplier),
         external_references=refs,
         primary_package_purpose=_PURPOSE[role],
-        supplier=SpdxNoAssertion(),
+        supplier=_actor(supplier),
     )
 
 
@@ -99,7 +123,7 @@ def build_spdx(graph: DependencyGraph, context: DocumentContext) -> Document:
         document_comment=completeness_note(state, len(components)),
     )
     ids = {c.store_path: spdx_id(c) for c in components}
-    packages = [_package(c, graph.role(c)) for c in components]
+    packages = [_package(c, graph.role(c), supplier_of(graph, c, context)) for c in components]
     relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, ids[graph.root])]
     for component in components:
         for dep in sorted(graph.dependencies(component.store_path), key=lambda p: ids[p]):
@@ -111,16 +135,12 @@ def build_spdx(graph: DependencyGraph, context: DocumentContext) -> Document:
                 relationships.append(
                     Relationship(ids[dep], RelationshipType.BUILD_DEPENDENCY_OF, ids[component.store_path])
                 )
-    extracted = {}
-    for component in components:
-        for lic in component.licenses:
-            if not lic.spdx_id and lic.ref not in extracted:
-                extracted[lic.ref] = ExtractedLicensingInfo(
-                    license_id=lic.ref,
-                    extracted_text=f"{lic.name} (licence text not included; see {lic.url or 'nixpkgs meta'})",
-                    license_name=lic.name,
-                    cross_references=[lic.url] if lic.url else [],
-                )
+    extracted = {
+        ref: ExtractedLicensingInfo(
+            license_id=ref, extracted_text=licence_text_note(name, url, free), license_name=name, cross_references=[url] if url else []
+        )
+        for ref, (name, url, free) in extracted_licences(components).items()
+    }
     annotations = [
         Annotation(ids[c.store_path], AnnotationType.OTHER, Actor(ActorType.TOOL, context.tool), context.created, note)
         for c in components

@@ -16,7 +16,7 @@ import orjson
 
 from sbomgen import limits
 from sbomgen.errors import LimitExceededError, SbomgenError
-from sbomgen.graph.model import DependencyGraph
+from sbomgen.graph.model import NIXPKGS_SUPPLIER, DependencyGraph
 from sbomgen.text import one_line
 
 
@@ -230,8 +230,8 @@ def from_graph(graph: DependencyGraph, source: str) -> Inventory:
         digest = c.digest
         return Item(
             ref=c.ref, name=c.name, version=c.version, purl=c.purl, cpe=c.meta.cpe if c.meta and c.meta.cpe else "",
-            sha256=digest[1] if digest else "", license=" AND ".join(dict.fromkeys(l.ref for l in c.licenses)),
-            supplier="", store_path=c.store_path, download_url=c.download_urls[0] if c.download_urls else "",
+            sha256=digest[1] if digest else "", license=c.license_expression or "",
+            supplier=NIXPKGS_SUPPLIER if c.meta is not None else "", store_path=c.store_path, download_url=c.download_urls[0] if c.download_urls else "",
             unpinned_fetch=c.extra.get("nix:unpinned_fetch", ""),
         )
 

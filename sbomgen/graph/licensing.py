@@ -391,3 +391,83 @@ def policy_entry(text: str) -> Licence:
     if not isinstance(tree, Licence):
         raise LicenceExpressionError("is an expression with AND/OR: list each licence on its own")
     return tree
+
+
+# -- nixpkgs meta.license lists ----------------------------------------------------------------
+
+
+def exception_id(word: object) -> str | None:
+    """SPDX's spelling of a licence *exception* named by ``word``: its SPDX id in any case
+    (``llvm-exception``), or a nixpkgs short name that is the id without its punctuation
+    (``gcc-exception-31`` is ``GCC-exception-3.1``); None for anything else."""
+    if not isinstance(word, str) or len(word) > 128:
+        return None
+    known = _lookup(word) if _ID.fullmatch(word) else None
+    if known is not None:
+        return known.key if known.is_exception else None
+    return _squashed_exceptions().get(_squash(word))
+
+
+def _squash(word: str) -> str:
+    return "".join(ch for ch in word.lower() if ch.isalnum())
+
+
+@cache
+def _squashed_exceptions() -> dict[str, str]:
+    ids, _ = _tables()
+    table: dict[str, str] = {}
+    for known in ids.values():
+        if known.is_exception:
+            table.setdefault(_squash(known.key), known.key)
+    return table
+
+
+def from_nixpkgs(licences) -> str | None:
+    """The SPDX expression a nixpkgs ``meta.license`` list means (docs/sbom.md, "Licences").
+
+    * a list means ``AND``: nixpkgs documents a list as parts of the package being licensed
+      differently, so all of them apply;
+    * an exception (``llvm-exception``, ``gcc-exception-31``, ``classpathException20``) is not a
+      licence: it attaches with ``WITH`` to the nearest licence *before* it in the list that has
+      no exception yet, else the nearest one after it; an exception with no licence left to
+      modify becomes ``LicenseRef-<id>`` (its name in ``hasExtractedLicensingInfos``), so the
+      expression stays valid and the exception is not lost;
+    * a licence without an SPDX id is ``LicenseRef-<name>``;
+    * repeated terms are written once.
+
+    ``licences`` are :class:`sbomgen.graph.model.License`. The result is checked with
+    :func:`parse` and written in SPDX's spelling; None for an empty list."""
+    return _from_nixpkgs(tuple(licences))
+
+
+@lru_cache(maxsize=4096)
+def _from_nixpkgs(licences: tuple) -> str | None:
+    slots: list[list] = []  # [licence ref text, exception or None, position]
+    pending: list[tuple[int, str]] = []
+    for position, lic in enumerate(licences):
+        if lic.exception and lic.spdx_id:
+            pending.append((position, lic.spdx_id))
+        elif lic.expression:
+            slots.append([f"({lic.expression})" if " " in lic.expression else lic.expression, None, position, True])
+        else:
+            slots.append([lic.ref, None, position, False])
+    for position, exception in pending:
+        free = [slot for slot in slots if slot[1] is None and not slot[3]]
+        before = [slot for slot in free if slot[2] < position]
+        after = [slot for slot in free if slot[2] > position]
+        if before:
+            before[-1][1] = exception
+        elif after:
+            after[0][1] = exception
+        else:
+            slots.append([orphan_exception_ref(exception), None, position, False])
+    slots.sort(key=lambda slot: slot[2])
+    terms = [f"{ref} WITH {exception}" if exception else ref for ref, exception, _, _ in slots]
+    if not terms:
+        return None
+    return str(parse(" AND ".join(dict.fromkeys(terms))))
+
+
+def orphan_exception_ref(exception: str) -> str:
+    """The ``LicenseRef-`` of an exception listed without a licence it could modify."""
+    return f"LicenseRef-{exception}"

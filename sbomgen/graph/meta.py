@@ -15,9 +15,10 @@ from typing import Any
 
 from sbomgen.errors import MetadataError
 from sbomgen.fsutil import load_json
-from sbomgen.graph.identifiers import cpe23
-from sbomgen.graph.licensing import canonical_id, spdx_licensing  # noqa: F401 - spdx_licensing for older imports
-from sbomgen.graph.model import Component, DependencyGraph, License, Meta
+from sbomgen.graph.identifiers import cpe23_from_parts, is_cpe23
+from sbomgen.graph.licensing import LicenceExpressionError, canonical_id, exception_id, spdx_licensing  # noqa: F401 - spdx_licensing for older imports
+from sbomgen.graph.licensing import normalize as normalize_expression
+from sbomgen.graph.model import Component, DependencyGraph, License, Maintainer, Meta
 
 
 def _known_spdx_id(value: Any) -> str | None:
@@ -26,22 +27,62 @@ def _known_spdx_id(value: Any) -> str | None:
     return canonical_id(value) if isinstance(value, str) else None
 
 
+def _text(value: Any, limit: int = 4096) -> str | None:
+    """A non-empty string from a file from elsewhere (which may hold anything), else None."""
+    return value[:limit] if isinstance(value, str) and value.strip() else None
+
+
+def _license_word(word: str) -> License:
+    """One licence named by a string: an SPDX licence id, an SPDX exception, or a name."""
+    spdx = _known_spdx_id(word)
+    if spdx:
+        return License(spdx_id=spdx, name=word)
+    exception = exception_id(word)
+    if exception:
+        return License(spdx_id=exception, name=word, exception=True)
+    return License(spdx_id=None, name=word)
+
+
+def _license_string(raw: str) -> list[License]:
+    """nixpkgs accepts a string too: an SPDX expression, or short names/ids separated by
+    spaces (nixpkgs manual, ``meta.license``)."""
+    words = raw.split()
+    if len(words) > 1 and any(w.upper() in ("AND", "OR", "WITH") for w in words):
+        try:
+            return [License(spdx_id=None, name=raw, expression=normalize_expression(raw))]
+        except LicenceExpressionError:
+            pass
+    return [_license_word(word) for word in words[:64]]
+
+
 def _license(raw: Any) -> License | None:
-    if isinstance(raw, str):
-        spdx = _known_spdx_id(raw)
-        return License(spdx_id=spdx, name=raw)
     if not isinstance(raw, dict):
         return None
-    spdx = raw.get("spdxId")
-    if spdx and not _known_spdx_id(spdx):
-        spdx = None
-    name = raw.get("fullName") or raw.get("shortName") or spdx or "unknown"
-    return License(spdx_id=_known_spdx_id(spdx) if spdx else None, name=name, url=raw.get("url"), free=raw.get("free"))
+    spdx = _text(raw.get("spdxId"), 128)
+    short = _text(raw.get("shortName"), 128)
+    name = _text(raw.get("fullName")) or short or spdx or "unknown"
+    url = _text(raw.get("url"))
+    free = raw.get("free") if isinstance(raw.get("free"), bool) else None
+    licence_id = _known_spdx_id(spdx) if spdx else None
+    if licence_id:
+        return License(spdx_id=licence_id, name=name, url=url, free=free)
+    exception = exception_id(spdx) or exception_id(short)
+    if exception:
+        return License(spdx_id=exception, name=name, url=url, free=free, exception=True)
+    return License(spdx_id=None, name=name, url=url, free=free)
 
 
 def _licenses(raw: Any) -> tuple[License, ...]:
     items = raw if isinstance(raw, list) else [raw] if raw is not None else []
-    return tuple(lic for lic in (_license(item) for item in items) if lic is not None)
+    result: list[License] = []
+    for item in items[:256]:
+        if isinstance(item, str):
+            result.extend(_license_string(item[:4096]))
+        else:
+            lic = _license(item)
+            if lic is not None:
+                result.append(lic)
+    return tuple(result)
 
 
 def _homepage(raw: Any) -> str | None:
@@ -50,37 +91,39 @@ def _homepage(raw: Any) -> str | None:
     return raw if isinstance(raw, str) and raw else None
 
 
-def _maintainers(raw: Any) -> tuple[str, ...]:
+def _maintainers(raw: Any) -> tuple[Maintainer, ...]:
     result = []
-    for item in raw if isinstance(raw, list) else []:
+    for item in (raw if isinstance(raw, list) else [])[:256]:
         if isinstance(item, dict):
-            name = next((v for v in (item.get("name"), item.get("github")) if isinstance(v, str) and v), "")
-            email = item.get("email") if isinstance(item.get("email"), str) else None
+            github = _text(item.get("github"), 256)
+            name = _text(item.get("name"), 256) or github
             if name:
-                result.append(f"{name} <{email}>" if email else name)
-        elif isinstance(item, str):
-            result.append(item)
+                result.append(Maintainer(name=name, email=_text(item.get("email"), 256), github=github))
+        elif isinstance(item, str) and item.strip():
+            result.append(Maintainer(name=item[:256]))
     return tuple(result)
 
 
+#: the parts of a CPE 2.3 name after ``cpe:2.3:``, in order (NISTIR 7695, 6.2)
+CPE_PARTS = ("part", "vendor", "product", "version", "update", "edition", "language", "sw_edition", "target_sw", "target_hw", "other")
+
+
 def _cpe(entry: dict[str, Any], meta: dict[str, Any]) -> str | None:
+    """``meta.identifiers.cpe`` when it is a well-formed CPE 2.3 formatted string, else one
+    bound from every part of ``meta.identifiers.cpeParts`` (:func:`cpe23_from_parts`)."""
     identifiers = meta.get("identifiers")
     if not isinstance(identifiers, dict):
         return None
     cpe = identifiers.get("cpe")
-    if isinstance(cpe, str) and cpe.startswith("cpe:2.3:"):
+    if isinstance(cpe, str) and is_cpe23(cpe):
         return cpe
     parts = identifiers.get("cpeParts")
     if not isinstance(parts, dict):
         return None
-
-    def text(value: Any) -> str | None:  # a file from elsewhere may hold anything here
-        return value if isinstance(value, str) and value else None
-
-    vendor, product = text(parts.get("vendor")), text(parts.get("product"))
-    if vendor and product:
-        return cpe23(vendor, product, text(parts.get("version")) or text(entry.get("version")), text(parts.get("update")))
-    return None
+    values = {key: _text(parts.get(key), 256) for key in CPE_PARTS}
+    if not values["version"]:
+        values["version"] = _text(entry.get("version"), 256)
+    return cpe23_from_parts(values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,10 @@ class DigestOf(str, Enum):
     recipe is what the build-time SBOM can pin."""
     OCI_MANIFEST = "oci-manifest"
     """The digest of an image's manifest (or of its config, for a docker-archive): the image."""
+    FILE = "file"
+    """SHA-256 of the file's bytes: a flat fixed-output source (a tarball), whose declared
+    hash is of the file and was checked by Nix when it was fetched.  What whoever downloads
+    the URL computes; the NAR hash is kept beside it (``nix:nar_sha256``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,20 +56,46 @@ class FixedOutput:
 
 @dataclass(frozen=True, slots=True)
 class License:
-    """A licence as nixpkgs meta gives it: an SPDX id when it has one."""
+    """One entry of nixpkgs ``meta.license``: a licence (an SPDX id when it has one), an SPDX
+    licence *exception* (``llvm-exception``, which nixpkgs lists beside the licence it
+    modifies), or a whole SPDX expression given as a string."""
 
     spdx_id: str | None
     name: str
     url: str | None = None
     free: bool | None = None
+    exception: bool = False
+    """``spdx_id`` is an exception on SPDX's list: it attaches to a licence with ``WITH``."""
+    expression: str | None = None
+    """The entry is a compound SPDX expression (a string such as ``MIT OR Apache-2.0``)."""
 
     @property
     def ref(self) -> str:
         """The SPDX id, or a ``LicenseRef-`` for licences SPDX does not list."""
+        if self.expression:
+            return self.expression
         if self.spdx_id:
             return self.spdx_id
-        safe = "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in self.name)
+        safe = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in ".-" else "-" for ch in self.name[:200])
         return f"LicenseRef-{safe or 'unknown'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Maintainer:
+    """One entry of nixpkgs ``meta.maintainers``."""
+
+    name: str
+    email: str | None = None
+    github: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.email else self.name
+
+
+#: the supplier of a component nixpkgs metadata describes (docs/sbom.md, "Suppliers"): the
+#: nixpkgs project packaged it, and its maintainers are named as the supplier's contacts
+NIXPKGS_SUPPLIER = "Organization: NixOS/nixpkgs contributors"
+NIXPKGS_URL = "https://github.com/NixOS/nixpkgs"
 
 
 @dataclass(slots=True)
@@ -77,8 +107,22 @@ class Meta:
     homepage: str | None = None
     licenses: tuple[License, ...] = ()
     cpe: str | None = None
-    maintainers: tuple[str, ...] = ()
+    maintainers: tuple[Maintainer, ...] = ()
     matched_by: str | None = None  # "name" | "pname"
+
+    @property
+    def license_expression(self) -> str | None:
+        """The SPDX expression ``licenses`` mean (:func:`sbomgen.graph.licensing.from_nixpkgs`)."""
+        if not self.licenses:
+            return None
+        from sbomgen.graph.licensing import from_nixpkgs
+
+        return from_nixpkgs(self.licenses)
+
+    @property
+    def unfree(self) -> tuple[License, ...]:
+        """The licences nixpkgs marks unfree (``free = false``)."""
+        return tuple(lic for lic in self.licenses if lic.free is False)
 
 
 @dataclass(slots=True)
@@ -118,6 +162,9 @@ class Component:
         """The SHA-256 (hex) this component is pinned by, and what it was taken of."""
         if self.explicit_digest:
             return self.explicit_digest
+        fixed = self.fixed_output
+        if fixed and fixed.mode == "flat" and fixed.algo == "sha256":
+            return DigestOf.FILE, fixed.hash_hex
         if self.nar_hash_hex:
             return DigestOf.NAR, self.nar_hash_hex
         if self.fixed_output and self.fixed_output.algo == "sha256":
@@ -133,6 +180,22 @@ class Component:
     @property
     def licenses(self) -> tuple[License, ...]:
         return self.meta.licenses if self.meta else ()
+
+    @property
+    def license_expression(self) -> str | None:
+        """The SPDX licence expression of the component's metadata, or None."""
+        return self.meta.license_expression if self.meta else None
+
+    @property
+    def checksums(self) -> tuple[tuple[str, str], ...]:
+        """(algorithm, hex) pairs a consumer can check the component against: for a flat
+        fixed-output source, the declared hash of the file (what downloading the URL gives);
+        otherwise the SHA-256 :attr:`digest`."""
+        fixed = self.fixed_output
+        if fixed and fixed.mode == "flat" and not self.explicit_digest:
+            return ((fixed.algo, fixed.hash_hex),)
+        digest = self.digest
+        return (("sha256", digest[1]),) if digest else ()
 
 
 @dataclass(slots=True)

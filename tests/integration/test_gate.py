@@ -46,8 +46,8 @@ def test_validate_every_kind(nix_store, docs):
         "s.spdx": ("spdx", "tag-value"), "p.json": ("in-toto", "json"), "p.dsse.json": ("dsse", "json"),
     }
     assert all(r["valid"] for r in results.values())
-    # NTIA: nixpkgs meta has no supplier; tzdata has no version
-    assert results["c.cdx.json"]["ntia_missing"] == {"supplier": 5, "version": 1}
+    # NTIA (issue 13): nixpkgs-described components have the nixpkgs supplier; tzdata the store hash as version
+    assert results["c.cdx.json"]["ntia_missing"] == {}
 
 
 def _edit(src: Path, dest: Path, change) -> Path:
@@ -111,7 +111,7 @@ def _failed(report: dict) -> dict[str, list[str]]:
 def test_example_policy_passes(nix_store):
     code, report = _check(nix_store, nix_store.results["app"], FIXTURES / "policy.toml", "--meta", str(FIXTURES / "meta.json"))
     assert code == 0 and report["passed"]
-    assert set(_failed(report)) == {"require.supplier"}  # a warning: the policy still holds
+    assert set(_failed(report)) == set()  # issue 13: suppliers are written now (was a require.supplier warning)
 
 
 def test_licence_rules(nix_store, tmp_path):

@@ -144,7 +144,8 @@ def test_buildtime_without_built_outputs(nix_store, tmp_path):
         kinds[component["name"]] = cdx_property(component, "nix:digest_of")
     assert "derivation" in kinds.values()
     assert _paths(bom)  # non-empty
-    assert all(cdx_property(c, "nix:built") == "false" for c in cdx_components(bom) if cdx_property(c, "nix:digest_of") != "nar")
+    # a flat fixed-output source is pinned by its file's hash, built or not (issue 13)
+    assert all(cdx_property(c, "nix:built") == "false" for c in cdx_components(bom) if cdx_property(c, "nix:digest_of") not in ("nar", "file"))
 
 
 def test_runtime_of_unbuilt_drv_is_a_clear_error(nix_store):
@@ -193,7 +194,9 @@ def test_multi_output_components_are_separate(nix_store, buildtime_docs, app_doc
 def test_names_versions_and_sources(nix_store, buildtime_docs):
     spdx, bom = buildtime_docs
     tz = _by_name(bom, "tzdata")
-    assert tz and "version" not in tz[0] and tz[0]["purl"] == "pkg:nix/tzdata"
+    # issue 13: every component has a version; with none in the name it is the store hash, marked
+    assert tz and tz[0]["version"] == tz[0]["bom-ref"][:32] and tz[0]["purl"] == "pkg:nix/tzdata"
+    assert cdx_property(tz[0], "nix:version_source") == "store-hash"
     src = _by_name(bom, "sqlite-autoconf")
     assert len(src) == 1 and src[0]["version"] == "3460000"
     assert cdx_property(src[0], "nix:fixed_output_mode") == "flat"
