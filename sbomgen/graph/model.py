@@ -78,7 +78,7 @@ class Meta:
     licenses: tuple[License, ...] = ()
     cpe: str | None = None
     maintainers: tuple[str, ...] = ()
-    matched_by: str | None = None  # "name" | "pname"
+    matched_by: str | None = None  # "evaluation" | "meta-file:out-path" | "meta-file:name" (nix:meta_source)
 
 
 @dataclass(slots=True)
