@@ -167,8 +167,14 @@ class ExpressionTarget:
 
 
 def looks_like_flake_ref(target: str) -> bool:
-    """``PATH#ATTR`` / ``TYPE:...#ATTR`` that is not an existing file: a flake reference."""
-    return "#" in target and not os.path.lexists(target)
+    """``PATH#ATTR`` / ``TYPE:...#ATTR`` that is not an existing file (nor an image reference,
+    ``oci:``/``oci-archive:``/``docker-archive:``): a flake reference."""
+    if target.startswith(("oci:", "oci-archive:", "docker-archive:")):
+        return False
+    try:
+        return "#" in target and not os.path.lexists(target)
+    except (ValueError, OSError):  # a NUL in the name
+        return False
 
 
 def flake_target(target: str) -> ExpressionTarget:
@@ -293,7 +299,8 @@ def _text(value: Any) -> str | None:
 def _parse(target: ExpressionTarget, data: Any, seconds: float) -> Evaluation:
     if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("drvPath", "outputPath", "outputName")):
         raise NixCommandError(f"evaluating {target.describe()} gave an unexpected result")
-    outputs = {k: v for k, v in (data.get("outputs") or {}).items() if isinstance(k, str) and isinstance(v, str)}
+    raw_outputs = data.get("outputs")
+    outputs = {k: v for k, v in raw_outputs.items() if isinstance(v, str)} if isinstance(raw_outputs, dict) else {}
     packages: dict[str, dict[str, Any]] = {}
     raw = data.get("packages")
     for drv_path, record in (raw.items() if isinstance(raw, dict) else ()):
@@ -307,5 +314,7 @@ def _parse(target: ExpressionTarget, data: Any, seconds: float) -> Evaluation:
             "version": _text(record.get("version")),
             "meta": meta if isinstance(meta, dict) else None,
         }
-    names = tuple(n for n in (data.get("outputNames") or ()) if isinstance(n, str)) or (data["outputName"],)
+    raw_names = data.get("outputNames")
+    names = tuple(n for n in raw_names if isinstance(n, str)) if isinstance(raw_names, list) else ()
+    names = names or (data["outputName"],)
     return Evaluation(target, data["drvPath"], data["outputName"], data["outputPath"], outputs, names, packages, seconds)

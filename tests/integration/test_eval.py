@@ -301,3 +301,45 @@ def test_fixture_meta_is_nixpkgs_shaped_and_not_in_any_derivation(nix_store):
     for name in ("app", "glibc", "sqlite"):  # the builder never sees meta
         drv = Path(nix_store.instantiate(name).split("!")[0]).read_text()  # ATerm: env entries are ("NAME","VALUE")
         assert '("meta",' not in drv and '("pname",' in drv if name != "app" else '("meta",' not in drv
+
+
+# --- properties: what sbomgen reads from an evaluation or an attribute path never crashes it ------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=40))
+def test_any_attribute_path_is_read_or_refused(text):
+    from sbomgen.errors import SbomgenError
+    from sbomgen.nix.evaluate import split_attr_path
+
+    try:
+        parts = split_attr_path(text)
+    except SbomgenError:
+        return
+    assert all(isinstance(p, str) for p in parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON | st.fixed_dictionaries({"drvPath": st.text(max_size=8), "outputPath": st.text(max_size=8),
+                                     "outputName": st.text(max_size=4), "outputs": JSON, "outputNames": JSON,
+                                     "packages": st.dictionaries(st.text(max_size=12), JSON, max_size=4)}))
+def test_any_evaluation_result_is_read_or_refused(data):
+    from sbomgen.errors import SbomgenError
+    from sbomgen.graph.meta import evaluated_meta
+    from sbomgen.nix.evaluate import ExpressionTarget, _parse
+
+    try:
+        evaluation = _parse(ExpressionTarget(file="/x.nix"), data, 0.0)
+    except SbomgenError:
+        return
+    assert evaluation.output_names
+    evaluated_meta(evaluation.packages)  # whatever meta holds: a Meta or none, never an exception
