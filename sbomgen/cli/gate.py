@@ -68,7 +68,7 @@ def validate_command(
 
 
 def check_command(
-    target: Annotated[Optional[str], typer.Argument(metavar="[TARGET]", help="./result, a store path, an image, an SBOM (SPDX/CycloneDX JSON), FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result, a store path, an image, an SBOM (SPDX/CycloneDX JSON), FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     policy_path: Annotated[str, typer.Option("--policy", metavar="FILE", help="The policy (TOML).")] = "policy.toml",
     provenance_path: Annotated[Optional[str], typer.Option("--provenance", metavar="FILE", help="Provenance of TARGET (overrides the policy's file).")] = None,
     key_paths: Annotated[Optional[list[str]], typer.Option("--key", metavar="FILE", help="PEM public key the provenance must be signed with (repeatable; adds to [provenance] key).")] = None,

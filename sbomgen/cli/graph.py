@@ -24,7 +24,7 @@ Exit 0 when NAME is in the closure, 1 when it is not (70 is a bug, never "not fo
 
 
 def graph_command(
-    target: Annotated[Optional[str], typer.Argument(metavar="[TARGET]", help="./result, a store path, a .drv, an image, FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result, a store path, a .drv, an image, FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     output: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="FILE.svg, FILE.png or FILE.dot (- for DOT on stdout).")] = "graph.svg",
     depth: Annotated[Optional[int], typer.Option("--depth", min=0, metavar="N", help="Only what is at most N steps from the target.")] = None,
     buildtime: Annotated[bool, typer.Option("--buildtime", help="The build-time graph instead of the runtime one.")] = False,
@@ -58,7 +58,7 @@ def graph_command(
 
 
 def why_command(
-    target: Annotated[Optional[str], typer.Argument(metavar="[TARGET]", help="./result, a store path, a .drv, an image, FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result, a store path, a .drv, an image, FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="Package name (or part of a store path name).", show_default=False)] = None,
     buildtime: Annotated[bool, typer.Option("--buildtime", help="Search the build-time graph.")] = False,
     limit: Annotated[int, typer.Option("--max-chains", min=1, metavar="N", help="Print at most N chains.")] = 20,

@@ -71,7 +71,7 @@ def _human_size(size: int) -> str:
 @command(limits=True)
 @target_options
 def sbom_command(
-    target: Annotated[Optional[str], typer.Argument(metavar="[TARGET]", help="./result symlink, store path (any output), .drv path, image, FILE.nix, or flake PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result symlink, store path (any output), .drv path, image, FILE.nix, or flake PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     buildtime: Annotated[bool, typer.Option("--buildtime", help="Build-time closure (derivation graph) instead of runtime references.")] = False,
     depth: Annotated[Optional[int], typer.Option("--depth", min=0, metavar="N", help="Only dependencies up to N steps from the target (1 = direct).")] = None,
     spdx_path: Annotated[Optional[str], typer.Option("--spdx", metavar="FILE", help="Write SPDX 2.3 here (.json, or .spdx/.tv for tag-value; - for stdout).")] = None,

@@ -51,7 +51,7 @@ def write_statement(statement: dict, output: str, sign_key: str | None) -> str:
 @command()
 @target_options
 def make_command(
-    target: Annotated[Optional[str], typer.Argument(metavar="[TARGET]", help="./result, a store path, a .drv (all its built outputs), FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result, a store path, a .drv (all its built outputs), FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Every dependency of the build closure, not only the direct inputs.")] = False,
     depth: Annotated[Optional[int], typer.Option("--depth", min=1, metavar="N", help="Dependencies up to N steps away (1 = direct inputs).")] = None,
     output: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="Where to write the statement (- for stdout).")] = "-",
