@@ -83,20 +83,33 @@ def make_statement(
     db_path: str | None = None,
     run: RunInfo | None = None,
 ) -> Provenance:
-    """The statement for ``target`` (``./result``, an output path, or a ``.drv``: all its built outputs)."""
-    resolved = resolve_input(target)
-    store = NixStore(resolved.store_dir, db_path=db_path)
-    store.require_valid(resolved.store_path)
-    if resolved.is_derivation:
-        drv = store.derivation(resolved.store_path)
-        outputs = {name: o.path for name, o in drv.outputs.items()} | store.derivation_outputs(resolved.store_path)
+    """The statement for ``target`` (``./result``, an output path, or a ``.drv``: all its built
+    outputs; an expression or flake reference: the outputs of the derivation it evaluates to)."""
+    from sbomgen.nix.evaluate import ExpressionTarget
+    from sbomgen.sbom import as_target, resolve_store_target
+
+    target = as_target(target)
+    hint, expression, attributes = "sbomgen build", None, ()
+    if isinstance(target, ExpressionTarget):
+        found = resolve_store_target(target, buildtime=True, db_path=db_path)
+        store, store_path, hint = found.store, found.evaluation.drv_path, target.build_hint()
+        expression = target.given or target.file or target.describe()
+        attributes = (target.attr,) if target.attr else ()
+    else:
+        resolved = resolve_input(target)
+        store = NixStore(resolved.store_dir, db_path=db_path)
+        store.require_valid(resolved.store_path)
+        store_path = resolved.store_path
+    if store_path.endswith(".drv"):
+        drv = store.derivation(store_path)
+        outputs = {name: o.path for name, o in drv.outputs.items()} | store.derivation_outputs(store_path)
         built = [outputs[name] for name in drv.output_names if outputs.get(name) and store.is_valid(outputs[name])]
         if not built:
-            raise InvalidStorePathError(f"no output of {resolved.store_path} is built: build it first (sbomgen build)")
+            raise InvalidStorePathError(f"no output of {store_path} is built: build it first ({hint})")
         root = outputs[drv.output_names[0]] if outputs[drv.output_names[0]] in built else built[0]
         subject_paths = built
     else:
-        root = resolved.store_path
+        root = store_path
         subject_paths = [root]
     limit = depth if depth is not None else (None if recursive else 1)
     graph = buildtime_graph(store, root, limit)
@@ -104,7 +117,8 @@ def make_statement(
     root_drv = store.derivation(graph.root_component.drv_path) if graph.root_component.drv_path else None
     if run is None:
         times = [i.registration_time for i in store.path_infos(subject_paths).values()]
-        run = RunInfo(finished=datetime.fromtimestamp(max(times), tz=timezone.utc), time_source="store-registration")
+        run = RunInfo(finished=datetime.fromtimestamp(max(times), tz=timezone.utc), time_source="store-registration",
+                      expression=expression, attributes=attributes)
     if root_drv is not None:
         # a .drv may hold bytes that are not UTF-8 (kept as surrogates): JSON cannot
         run = dataclasses.replace(run, builder=printable(root_drv.builder), args=tuple(map(printable, root_drv.args)))

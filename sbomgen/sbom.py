@@ -12,9 +12,10 @@ import shutil
 import stat
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Union
 
 from sbomgen.bulk import bulk
-from sbomgen.errors import DocumentInvalidError, OutputFormatError, UsageError, first_of
+from sbomgen.errors import DocumentInvalidError, InvalidStorePathError, MetadataError, OutputFormatError, UsageError, first_of
 from sbomgen.formats import csv as csv_format
 from sbomgen.formats import cyclonedx, spdx
 from sbomgen.formats.context import DocumentContext, parse_supplier
@@ -22,8 +23,9 @@ from sbomgen.formats.jsontext import dumps
 from sbomgen.formats.spdx_rules import spdx_rule_errors
 from sbomgen.graph.closure import buildtime_graph, runtime_graph
 from sbomgen.graph.image import image_graph
-from sbomgen.graph.meta import apply_meta, load_meta
+from sbomgen.graph.meta import apply_evaluated_meta, apply_meta, load_meta
 from sbomgen.graph.model import DependencyGraph
+from sbomgen.nix.evaluate import Evaluation, ExpressionTarget, evaluate, flake_target, looks_like_flake_ref
 from sbomgen.nix.store import NixStore
 from sbomgen.nix.storepath import resolve_input
 from sbomgen.oci.contents import read_contents, scratch_dir
@@ -63,34 +65,95 @@ class GraphResult:
     store: NixStore | None
     meta_entries: int = 0
     meta_matched: int = 0
+    evaluation: Evaluation | None = None
+    evaluated_matched: int = 0
+
+
+#: what a command accepts as its target: a path (``./result``, a store path, a ``.drv``, an
+#: image), or an expression / flake reference (:class:`ExpressionTarget`)
+Target = Union[str, ExpressionTarget]
+
+
+def as_target(target: Target) -> Target:
+    """``PATH#ATTR`` strings that name no file become flake targets; the rest is unchanged."""
+    if isinstance(target, str) and looks_like_flake_ref(target):
+        return flake_target(target)
+    return target
+
+
+@dataclass(slots=True)
+class ResolvedTarget:
+    """A target resolved to a store path (an output or a ``.drv``) in an opened store."""
+
+    store: NixStore
+    store_path: str
+    evaluation: Evaluation | None = None
+
+
+def resolve_store_target(target: Target, *, buildtime: bool, db_path: str | None = None) -> ResolvedTarget:
+    """Open the store of ``target`` and find what to walk.
+
+    An expression or flake is evaluated (once: its ``.drv`` files written, its metadata read);
+    a build-time walk then starts at the ``.drv`` (nothing is built); a runtime walk needs the
+    selected output valid in the store, and otherwise says how to build it (exit 5)."""
+    target = as_target(target)
+    if isinstance(target, ExpressionTarget):
+        evaluation = evaluate(target)
+        store = NixStore(os.path.dirname(evaluation.drv_path), db_path=db_path)
+        store.require_valid(evaluation.drv_path)
+        built = store.is_valid(evaluation.out_path)
+        if buildtime:
+            # the selected output roots the graph when it is built (glibc.dev), else the .drv
+            default = evaluation.output_name == evaluation.output_names[0]
+            path = evaluation.drv_path if default or not built else evaluation.out_path
+            return ResolvedTarget(store, path, evaluation)
+        if not built:
+            raise InvalidStorePathError(
+                f"{target.describe()} is not built ({evaluation.out_path} is not in the store): "
+                f"build it first: {target.build_hint()} (or ask for --buildtime, which needs no build)"
+            )
+        return ResolvedTarget(store, evaluation.out_path, evaluation)
+    resolved = resolve_input(target)
+    store = NixStore(resolved.store_dir, db_path=db_path)
+    store.require_valid(resolved.store_path)
+    return ResolvedTarget(store, resolved.store_path)
 
 
 @bulk
 def load_graph(
-    target: str,
+    target: Target,
     *,
     buildtime: bool = False,
     depth: int | None = None,
     meta_file: str | None = None,
     db_path: str | None = None,
+    meta_match_names: bool = False,
 ) -> GraphResult:
-    """Resolve ``target`` (``./result``, a store path, a ``.drv``, or an image) and walk it."""
+    """Resolve ``target`` (``./result``, a store path, a ``.drv``, an image, ``-f FILE -A ATTR``,
+    a flake reference) and walk it; merge metadata keyed by derivation (evaluation) and by
+    output path (``meta_file``; by name only with ``meta_match_names``)."""
     meta_index = load_meta(meta_file) if meta_file else None  # fail early on a bad --meta
-    if looks_like_image(target):
+    if meta_index is not None and not meta_match_names and len(meta_index) and not meta_index.has_out_paths:
+        raise MetadataError(
+            f"metadata file {meta_file} has no output paths to match components by: make it with "
+            "`nix-env -qa --meta --json --out-path`, or pass --meta-match-names to match by derivation name"
+        )
+    target = as_target(target)
+    if isinstance(target, str) and looks_like_image(target):
         if buildtime:
             raise UsageError(f"{target} is an image: it has no build-time graph (give the store path it was built from)")
         graph = load_image_graph(target, db_path)
         result = GraphResult(graph, None)
     else:
-        resolved = resolve_input(target)
-        store = NixStore(resolved.store_dir, db_path=db_path)
-        store.require_valid(resolved.store_path)
+        resolved = resolve_store_target(target, buildtime=buildtime, db_path=db_path)
         walk = buildtime_graph if buildtime else runtime_graph
-        graph = walk(store, resolved.store_path, depth)
-        result = GraphResult(graph, store)
+        graph = walk(resolved.store, resolved.store_path, depth)
+        result = GraphResult(graph, resolved.store, evaluation=resolved.evaluation)
+        if resolved.evaluation is not None:
+            result.evaluated_matched = apply_evaluated_meta(graph, resolved.evaluation.packages)
     if meta_index is not None:
         result.meta_entries = len(meta_index)
-        result.meta_matched = apply_meta(graph, meta_index)
+        result.meta_matched = apply_meta(graph, meta_index, match_names=meta_match_names)
     return result
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from sbomgen.cli.common import console as make_console
 from sbomgen.cli.common import markup_safe as escape
 from sbomgen.cli.common import BOUNDARY_CODES, command, run_guarded
+from sbomgen.cli.targets import TargetCommand, resolve, target_options
 from sbomgen.fsutil import write_atomic
 
 VALIDATE_HELP = """Validate SBOMs and attestations: SPDX 2.3 (JSON, tag-value), CycloneDX 1.4-1.7
@@ -67,12 +68,13 @@ def validate_command(
 
 
 def check_command(
-    target: Annotated[str, typer.Argument(metavar="TARGET", help="./result, a store path, an image, or an SBOM (SPDX/CycloneDX JSON).", show_default=False)],
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result, a store path, an image, an SBOM (SPDX/CycloneDX JSON), FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     policy_path: Annotated[str, typer.Option("--policy", metavar="FILE", help="The policy (TOML).")] = "policy.toml",
     provenance_path: Annotated[Optional[str], typer.Option("--provenance", metavar="FILE", help="Provenance of TARGET (overrides the policy's file).")] = None,
     key_paths: Annotated[Optional[list[str]], typer.Option("--key", metavar="FILE", help="PEM public key the provenance must be signed with (repeatable; adds to [provenance] key).")] = None,
     buildtime: Annotated[bool, typer.Option("--buildtime", help="Check the build-time closure instead of the runtime one.")] = False,
-    meta: Annotated[Optional[str], typer.Option("--meta", metavar="FILE", help="nixpkgs metadata to merge (licences...).")] = None,
+    meta: Annotated[Optional[str], typer.Option("--meta", metavar="FILE", help="nixpkgs metadata (nix-env -qa --meta --json --out-path) to merge, matched by output path.")] = None,
+    meta_match_names: Annotated[bool, typer.Option("--meta-match-names", help="Also match --meta entries by exact derivation name.")] = False,
     sarif: Annotated[Optional[str], typer.Option("--sarif", metavar="FILE", help="Write SARIF 2.1.0.")] = None,
     junit: Annotated[Optional[str], typer.Option("--junit", metavar="FILE", help="Write JUnit XML (one test case per rule).")] = None,
     json_out: Annotated[Optional[str], typer.Option("--json", metavar="FILE", help="Write the results as JSON (- for stdout).")] = None,
@@ -82,24 +84,25 @@ def check_command(
         from sbomgen.gate.policy import load_policy
         from sbomgen.gate.rules import evaluate
 
+        chosen = resolve(target)
         policy = load_policy(policy_path)
         if provenance_path:
             policy.provenance_file = provenance_path
         verify_keys = _verify_keys([*policy.provenance_keys, *(key_paths or [])])
-        inventory, context = _inventory(target, buildtime, meta, policy)
+        inventory, context = _inventory(chosen, buildtime, meta, policy, meta_match_names)
         context.verify_keys = verify_keys
         results = evaluate(policy, inventory, context)
         outputs = []
         if sarif:
-            outputs.append((sarif, reports.sarif_text(reports.as_sarif(results, target, policy_path))))
+            outputs.append((sarif, reports.sarif_text(reports.as_sarif(results, str(chosen), policy_path))))
         if junit:
-            outputs.append((junit, reports.as_junit(results, target)))
+            outputs.append((junit, reports.as_junit(results, str(chosen))))
         if json_out:
-            outputs.append((json_out, json.dumps(reports.as_json(results, target, policy_path), indent=2) + "\n"))
+            outputs.append((json_out, json.dumps(reports.as_json(results, str(chosen), policy_path), indent=2) + "\n"))
         for path, text in outputs:
             write_atomic(path, text)
         if json_out != "-":
-            _print_table(results, target, len(inventory.items) + 1)
+            _print_table(results, str(chosen), len(inventory.items) + 1)
         if reports.errors(results):
             raise typer.Exit(1)
 
@@ -113,33 +116,40 @@ def _verify_keys(paths: list[str]) -> list:
     return [load_verify_key(path) for path in dict.fromkeys(paths)]
 
 
-def _inventory(target: str, buildtime: bool, meta: str | None, policy):
+def _inventory(target, buildtime: bool, meta: str | None, policy, meta_match_names: bool = False):
     """An inventory of TARGET, and what else the rules may use."""
     import os
 
     from sbomgen.errors import NotInStoreError
     from sbomgen.gate.documents import detect, from_document, from_graph, refuse_special_file
     from sbomgen.gate.rules import CheckContext
+    from sbomgen.nix.evaluate import ExpressionTarget
     from sbomgen.nix.storepath import resolve_input
-    from sbomgen.sbom import load_graph, looks_like_image
+    from sbomgen.sbom import as_target, load_graph, looks_like_image
 
-    refuse_special_file(target)  # before anything sniffs it: a FIFO blocked check
-    is_store = False
-    if not looks_like_image(target):
-        try:
-            resolve_input(target)
-            is_store = True
-        except NotInStoreError:
-            is_store = False
-    if not is_store and not looks_like_image(target) and os.path.isfile(target):
-        return from_document(detect(target)), CheckContext()
-    loaded = load_graph(target, buildtime=buildtime, meta_file=meta)
-    inventory = from_graph(loaded.graph, target)
+    target = as_target(target)
+    is_store = isinstance(target, ExpressionTarget)
+    if not is_store:
+        refuse_special_file(target)  # before anything sniffs it: a FIFO blocked check
+        if not looks_like_image(target):
+            try:
+                resolve_input(target)
+                is_store = True
+            except NotInStoreError:
+                is_store = False
+        if not is_store and not looks_like_image(target) and os.path.isfile(target):
+            return from_document(detect(target)), CheckContext()
+    loaded = load_graph(target, buildtime=buildtime, meta_file=meta, meta_match_names=meta_match_names)
+    label = str(target)
+    inventory = from_graph(loaded.graph, label)
     context = CheckContext()
     if is_store and policy.fixed_hash_fetches:
-        context.buildtime = inventory if buildtime else from_graph(load_graph(target, buildtime=True, meta_file=meta).graph, target)
+        context.buildtime = inventory if buildtime else from_graph(
+            load_graph(target, buildtime=True, meta_file=meta, meta_match_names=meta_match_names).graph, label)
     if is_store and policy.reproducible:
-        context.rebuild = lambda: _rebuild(target)
+        # an expression is rebuilt as the derivation it evaluated to
+        rebuilt = loaded.evaluation.drv_path if loaded.evaluation is not None else target
+        context.rebuild = lambda: _rebuild(rebuilt)
     return inventory, context
 
 
@@ -175,4 +185,4 @@ def _print_table(results, target: str, components: int) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command("validate", help=VALIDATE_HELP + BOUNDARY_CODES)(command(limits=True)(validate_command))
-    app.command("check", help=CHECK_HELP + BOUNDARY_CODES)(command(limits=True)(check_command))
+    app.command("check", help=CHECK_HELP + BOUNDARY_CODES, cls=TargetCommand)(command(limits=True)(target_options(check_command)))

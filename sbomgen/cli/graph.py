@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from sbomgen.cli.common import command, echo, run_guarded
+from sbomgen.cli.targets import TargetCommand, resolve, shift_name, target_options
 
 GRAPH_HELP = """Draw the dependency graph (SVG, PNG or DOT, by the output's extension).
 
@@ -23,7 +24,7 @@ Exit 0 when NAME is in the closure, 1 when it is not (70 is a bug, never "not fo
 
 
 def graph_command(
-    target: Annotated[str, typer.Argument(metavar="TARGET", help="./result, a store path, a .drv, or an image.", show_default=False)],
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result, a store path, a .drv, an image, FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     output: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="FILE.svg, FILE.png or FILE.dot (- for DOT on stdout).")] = "graph.svg",
     depth: Annotated[Optional[int], typer.Option("--depth", min=0, metavar="N", help="Only what is at most N steps from the target.")] = None,
     buildtime: Annotated[bool, typer.Option("--buildtime", help="The build-time graph instead of the runtime one.")] = False,
@@ -37,10 +38,11 @@ def graph_command(
         from sbomgen.fsutil import write_atomic_bytes
         from sbomgen.sbom import load_graph
 
+        chosen = resolve(target)
         fmt = "dot" if output == "-" else os.path.splitext(output)[1].lstrip(".").lower()
         if fmt not in dot.FORMATS:
             raise OutputFormatError(f"cannot tell the graph format of {output!r}: use .svg, .png or .dot")
-        graph = load_graph(target, buildtime=buildtime, depth=depth, db_path=db).graph
+        graph = load_graph(chosen, buildtime=buildtime, depth=depth, db_path=db).graph
         if highlight and not dot.matching(graph, highlight):
             echo(f"sbomgen: note: nothing named {highlight!r} in this graph", err=True)
         drawn = dot.build_dot(graph, highlight, max_nodes)
@@ -56,20 +58,25 @@ def graph_command(
 
 
 def why_command(
-    target: Annotated[str, typer.Argument(metavar="TARGET", help="./result, a store path, a .drv, or an image.", show_default=False)],
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Package name (or part of a store path name).", show_default=False)],
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result, a store path, a .drv, an image, FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="Package name (or part of a store path name).", show_default=False)] = None,
     buildtime: Annotated[bool, typer.Option("--buildtime", help="Search the build-time graph.")] = False,
     limit: Annotated[int, typer.Option("--max-chains", min=1, metavar="N", help="Print at most N chains.")] = 20,
     db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database.")] = None,
 ) -> None:
     def work() -> None:
+        from sbomgen.errors import UsageError
         from sbomgen.formats import dot
         from sbomgen.sbom import load_graph
 
-        graph = load_graph(target, buildtime=buildtime, db_path=db).graph
-        targets = dot.matching(graph, name)
+        given, wanted = shift_name(target, name)
+        if wanted is None:
+            raise UsageError("why needs a NAME to look for (why TARGET NAME, or why -f FILE.nix -A ATTR NAME)")
+        chosen = resolve(given)
+        graph = load_graph(chosen, buildtime=buildtime, db_path=db).graph
+        targets = dot.matching(graph, wanted)
         if not targets:
-            echo(f"{name} is not in the {graph.kind.value} closure of {target}")
+            echo(f"{wanted} is not in the {graph.kind.value} closure of {chosen}")
             raise typer.Exit(1)
         found, total = dot.chains(graph, targets, limit)
 
@@ -78,7 +85,7 @@ def why_command(
             text = f"{component.name} {component.version}".strip()
             return text + (f" ({component.output})" if component.output and component.output != "out" else "")
 
-        echo(f"{name} is in the {graph.kind.value} closure of {target} through {total} chain(s):")
+        echo(f"{wanted} is in the {graph.kind.value} closure of {chosen} through {total} chain(s):")
         for chain in found:
             echo("  " + " -> ".join(label(p) for p in chain))
         if total > len(found):
@@ -88,5 +95,5 @@ def why_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("graph", help=GRAPH_HELP)(command(limits=True)(graph_command))
-    app.command("why", help=WHY_HELP)(command(limits=True)(why_command))
+    app.command("graph", help=GRAPH_HELP, cls=TargetCommand)(command(limits=True)(target_options(graph_command)))
+    app.command("why", help=WHY_HELP, cls=TargetCommand)(command(limits=True)(target_options(why_command)))

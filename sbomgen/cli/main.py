@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from sbomgen.cli.targets import TargetCommand, target_options
 from sbomgen.cli.common import DefaultCommandGroup, command, console, exit_code_table, make_app, markup_safe, printable, run_app, run_guarded
 from sbomgen.errors import EXIT_CODES
 from sbomgen.fsutil import check_writable, is_stdout, write_atomic_bytes
@@ -66,10 +67,11 @@ def _human_size(size: int) -> str:
     return f"{size} B"
 
 
-@app.command("sbom")
+@app.command("sbom", cls=TargetCommand)
 @command(limits=True)
+@target_options
 def sbom_command(
-    target: Annotated[str, typer.Argument(metavar="TARGET", help="./result symlink, store path (any output), or .drv path.", show_default=False)],
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result symlink, store path (any output), .drv path, image, FILE.nix, or flake PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     buildtime: Annotated[bool, typer.Option("--buildtime", help="Build-time closure (derivation graph) instead of runtime references.")] = False,
     depth: Annotated[Optional[int], typer.Option("--depth", min=0, metavar="N", help="Only dependencies up to N steps from the target (1 = direct).")] = None,
     spdx_path: Annotated[Optional[str], typer.Option("--spdx", metavar="FILE", help="Write SPDX 2.3 here (.json, or .spdx/.tv for tag-value; - for stdout).")] = None,
@@ -78,8 +80,9 @@ def sbom_command(
     spdx_format: Annotated[Optional[SpdxFormat], typer.Option("--spdx-format", help="SPDX format, when the extension does not say.")] = None,
     cdx_format: Annotated[Optional[CdxFormat], typer.Option("--cdx-format", help="CycloneDX format, when the extension does not say.")] = None,
     cdx_version: Annotated[str, typer.Option("--cdx-version", metavar="VERSION", help="CycloneDX schema version: 1.5, 1.6 or 1.7.")] = "1.6",
-    meta: Annotated[Optional[str], typer.Option("--meta", metavar="FILE", help="nixpkgs metadata (nix-env -qa --meta --json output) to merge.")] = None,
+    meta: Annotated[Optional[str], typer.Option("--meta", metavar="FILE", help="nixpkgs metadata (nix-env -qa --meta --json --out-path output), matched by output path.")] = None,
     supplier: Annotated[Optional[str], typer.Option("--supplier", metavar="ACTOR", help="Supplier of your own components (the target, and those no nixpkgs metadata describes): 'Organization: NAME' or 'Person: NAME', optionally ' (EMAIL)'.")] = None,
+    meta_match_names: Annotated[bool, typer.Option("--meta-match-names", help="Also match --meta entries by exact derivation name (marked nix:meta_source=meta-file:name).")] = False,
     db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database (default: $NIX_STATE_DIR/db/db.sqlite).")] = None,
     validate: Annotated[bool, typer.Option("--validate/--no-validate", help="Check documents before writing: official schemas, SPDX rules, bom-refs.")] = True,
     full_validation: Annotated[bool, typer.Option("--full-validation", help="Also run spdx-tools' validation of the SPDX model (5 s per 40,000 packages).")] = False,
@@ -93,13 +96,15 @@ def sbom_command(
     from sbomgen import sbom
 
     def work() -> None:
+        from sbomgen.cli.targets import resolve
         from sbomgen.errors import OutputFormatError
 
         started = time.perf_counter()
+        chosen = resolve(target)
         if output_format not in (None, "table"):
             raise OutputFormatError(f"unknown --format {output_format!r} (choose: table)")
         if output_format == "table" and not (spdx_path or cdx_path or csv_path):
-            result = sbom.load_graph(target, buildtime=buildtime, depth=depth, meta_file=meta, db_path=db)
+            result = sbom.load_graph(chosen, buildtime=buildtime, depth=depth, meta_file=meta, db_path=db, meta_match_names=meta_match_names)
             _print_table(result.graph)
             return
         if supplier is not None:
@@ -120,8 +125,8 @@ def sbom_command(
         err = console(stderr=True)
         show_progress = err.is_terminal and not json_summary
         closure = "build-time" if buildtime else "runtime"
-        with err.status(f"Reading the {closure} closure of {markup_safe(target)}…") if show_progress else nullcontext():
-            result = sbom.load_graph(target, buildtime=buildtime, depth=depth, meta_file=meta, db_path=db)
+        with err.status(f"Reading the {closure} closure of {markup_safe(str(chosen))}…") if show_progress else nullcontext():
+            result = sbom.load_graph(chosen, buildtime=buildtime, depth=depth, meta_file=meta, db_path=db, meta_match_names=meta_match_names)
         graph = result.graph
         with err.status("Building and validating documents…") if show_progress else nullcontext():
             rendered = sbom.render(graph, outputs, validate=validate, full_validation=full_validation, supplier=supplier)
@@ -188,7 +193,7 @@ def _summary(result, rendered, elapsed: float) -> dict:
         },
         "nar_size": graph.total_nar_size,
         "licenses": dict(sorted(licences.items())),
-        "meta": {"entries": result.meta_entries, "matched": result.meta_matched},
+        "meta": {"entries": result.meta_entries, "matched": result.meta_matched, "evaluated": result.evaluated_matched},
         "outputs": [
             {"path": r.spec.path, "kind": r.spec.kind, "format": r.spec.fmt, "version": r.spec.version, "validated": r.checks}
             for r in rendered
@@ -209,6 +214,8 @@ def _print_summary(summary: dict, out: Console | None = None) -> None:
         f"{summary['sources']} sources, {summary['not_built']} not built, "
         f"{summary['with_digest']} with a SHA-256 digest, {_size_phrase(summary)}"
     )
+    if summary["meta"]["evaluated"]:
+        out.print(f"  metadata: {summary['meta']['evaluated']} components from the evaluation (keyed by derivation)")
     if summary["meta"]["entries"]:
         out.print(f"  metadata: {summary['meta']['matched']} components matched {summary['meta']['entries']} entries")
     if summary["licenses"]:
@@ -216,7 +223,8 @@ def _print_summary(summary: dict, out: Console | None = None) -> None:
         out.print(f"  licences: {safe(top)}")
     missing = summary["missing_metadata"]
     if missing["license"] or missing["description"]:
-        hint = "" if summary["meta"]["entries"] else " (give --meta FILE with nixpkgs metadata)"
+        given = summary["meta"]["entries"] or summary["meta"]["evaluated"]
+        hint = "" if given else " (give --meta FILE, or evaluate the expression: -f FILE.nix -A ATTR)"
         out.print(f"  missing metadata: {missing['license']} without a licence, {missing['description']} without a description{hint}")
     if summary["without_version"]:
         out.print(f"  no version: {safe(', '.join(summary['without_version']))}")

@@ -15,6 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from sbomgen.cli.common import DefaultCommandGroup, command, console, echo, exit_code_table, make_app, markup_safe, run_app, run_guarded
+from sbomgen.cli.targets import TargetCommand, resolve, target_options
 from sbomgen.errors import EXIT_CODES, VERIFY_EXIT_CODES
 from sbomgen.fsutil import write_atomic
 
@@ -46,10 +47,11 @@ def write_statement(statement: dict, output: str, sign_key: str | None) -> str:
     return text
 
 
-@app.command("make")
+@app.command("make", cls=TargetCommand)
 @command()
+@target_options
 def make_command(
-    target: Annotated[str, typer.Argument(metavar="TARGET", help="./result, a store path, or a .drv (all its built outputs).", show_default=False)],
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result, a store path, a .drv (all its built outputs), FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Every dependency of the build closure, not only the direct inputs.")] = False,
     depth: Annotated[Optional[int], typer.Option("--depth", min=1, metavar="N", help="Dependencies up to N steps away (1 = direct inputs).")] = None,
     output: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="Where to write the statement (- for stdout).")] = "-",
@@ -61,12 +63,13 @@ def make_command(
     def work() -> None:
         from sbomgen import keys, provenance
 
+        chosen = resolve(target)
         if sign_key:
             keys.load_signing_key(sign_key)  # a bad key fails before any work
         err = console(stderr=True)
-        status = err.status(f"Reading the build closure of {markup_safe(target)}…") if err.is_terminal and output != "-" else nullcontext()
+        status = err.status(f"Reading the build closure of {markup_safe(str(chosen))}…") if err.is_terminal and output != "-" else nullcontext()
         with status:
-            made = provenance.make_statement(target, recursive=recursive, depth=depth, db_path=db)
+            made = provenance.make_statement(chosen, recursive=recursive, depth=depth, db_path=db)
         write_statement(made.statement, output, sign_key)
         if output != "-":
             deps = len(made.statement["predicate"]["buildDefinition"].get("resolvedDependencies", []))

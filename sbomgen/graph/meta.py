@@ -1,14 +1,22 @@
-"""Merge nixpkgs metadata (``nix-env -qa --meta --json``) into the components of a graph.
+"""Merge nixpkgs metadata into the components of a graph, keyed by derivation, never guessed.
 
-The file maps attribute paths to entries with ``name``, ``pname``, ``version`` and ``meta``
-(``description``, ``homepage``, ``license``, ``maintainers``, ``identifiers``).  A component
-takes the entry whose ``name`` equals its derivation name (``sqlite-3.46.0``); failing that,
-the only entry with its ``pname`` (noted as ``matched_by = "pname"``).
+Two sources, in this order:
+
+* an evaluation of the target expression (:mod:`sbomgen.nix.evaluate`): ``meta`` of every
+  derivation reachable from it, keyed by ``drvPath``; a component takes the metadata of the
+  derivation that built it (its deriver), and nothing when that derivation has no ``meta``;
+* a ``nix-env -qa --meta --json --out-path`` file (``--meta``): entries map attribute paths to
+  ``name``, ``pname``, ``version``, ``outputs`` (output name -> store path) and ``meta``; a
+  component takes the entry one of whose outputs *is* its store path.  Matching by derivation
+  name (``name`` equal to ``sqlite-3.46.0`` exactly, never by ``pname``) only when asked
+  (``--meta-match-names``).
+
+Every component that got metadata says where from: ``nix:meta_source`` = ``evaluation``,
+``meta-file:out-path`` or ``meta-file:name`` (also ``Meta.matched_by``).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,39 +139,81 @@ class _Entry:
     name: str
     pname: str | None
     meta: Meta
+    out_paths: tuple[str, ...] = ()
+
+
+#: ``nix:meta_source`` values: where a component's metadata came from
+FROM_EVALUATION = "evaluation"
+FROM_OUT_PATH = "meta-file:out-path"
+FROM_NAME = "meta-file:name"
 
 
 class MetaIndex:
-    """Metadata entries indexed by derivation name and by pname."""
+    """Metadata entries of a ``nix-env -qa --meta --json --out-path`` file, indexed by output path
+    (how components are matched) and by derivation name (only with ``--meta-match-names``)."""
 
     def __init__(self, entries: list[_Entry]):
+        self.entries = entries
+        self.by_out_path: dict[str, _Entry] = {}
         self.by_name: dict[str, _Entry] = {}
-        self.by_pname: dict[str, list[_Entry]] = defaultdict(list)
         for entry in entries:
+            for path in entry.out_paths:
+                self.by_out_path.setdefault(path, entry)
             self.by_name.setdefault(entry.name, entry)
-            if entry.pname:
-                self.by_pname[entry.pname].append(entry)
 
     def __len__(self) -> int:
-        return len(self.by_name)
+        return len(self.entries)
 
-    def lookup(self, drv_name: str | None, pname: str) -> Meta | None:
-        if drv_name and drv_name in self.by_name:
-            found = self.by_name[drv_name].meta
-            return Meta(**{**_as_dict(found), "matched_by": "name"})
-        candidates = {id(e): e for e in self.by_pname.get(pname, [])}
-        if len(candidates) == 1:
-            found = next(iter(candidates.values())).meta
-            return Meta(**{**_as_dict(found), "matched_by": "pname"})
-        return None
+    @property
+    def has_out_paths(self) -> bool:
+        return bool(self.by_out_path)
+
+    def lookup_out_path(self, store_path: str) -> Meta | None:
+        entry = self.by_out_path.get(store_path)
+        return _tagged(entry.meta, FROM_OUT_PATH) if entry else None
+
+    def lookup(self, drv_name: str | None, pname: str | None = None) -> Meta | None:
+        """The entry whose ``name`` is exactly the derivation name (``sqlite-3.46.0``).  Never a
+        guess by ``pname``: ``glibc-2.40.tar.xz`` (a fetch) and ``weather-0.0.1-go-modules`` (a
+        derived tree) have pnames of packages they are not.  ``pname`` is accepted and ignored."""
+        entry = self.by_name.get(drv_name) if drv_name else None
+        return _tagged(entry.meta, FROM_NAME) if entry else None
+
+
+def _tagged(meta: Meta, source: str) -> Meta:
+    return Meta(**{**_as_dict(meta), "matched_by": source})
 
 
 def _as_dict(meta: Meta) -> dict[str, Any]:
     return {slot: getattr(meta, slot) for slot in Meta.__slots__}
 
 
+def meta_from_entry(attr: str | None, value: dict[str, Any]) -> Meta:
+    """A :class:`Meta` from one entry in ``nix-env``'s shape (``name``, ``version``, ``meta``)."""
+    meta = value.get("meta") or {}
+    return Meta(
+        attr_path=attr,
+        description=meta.get("description") if isinstance(meta.get("description"), str) else None,
+        homepage=_homepage(meta.get("homepage")),
+        licenses=_licenses(meta.get("license")),
+        cpe=_cpe(value, meta),
+        maintainers=_maintainers(meta.get("maintainers")),
+    )
+
+
+def _out_paths(value: dict[str, Any]) -> tuple[str, ...]:
+    """``outputs`` (``{"out": "/nix/store/…"}``, null without ``--out-path``) and ``outPath``."""
+    paths = []
+    outputs = value.get("outputs")
+    if isinstance(outputs, dict):
+        paths += [p for p in outputs.values() if isinstance(p, str) and p]
+    if isinstance(value.get("outPath"), str) and value["outPath"]:
+        paths.append(value["outPath"])
+    return tuple(dict.fromkeys(paths))
+
+
 def load_meta(path: str | Path) -> MetaIndex:
-    """Read a ``nix-env -qa --meta --json`` file; :class:`MetadataError` when it is not one."""
+    """Read a ``nix-env -qa --meta --json [--out-path]`` file; :class:`MetadataError` when it is not one."""
     data = load_json(str(path), MetadataError, "metadata file")
     if not isinstance(data, dict):
         raise MetadataError(
@@ -173,21 +223,14 @@ def load_meta(path: str | Path) -> MetaIndex:
     for attr, value in data.items():
         if not isinstance(value, dict) or not isinstance(value.get("name"), str):
             raise MetadataError(f"metadata file {path}: entry {attr!r} has no \"name\" string")
-        meta = value.get("meta") or {}
-        if not isinstance(meta, dict):
+        if not isinstance(value.get("meta") or {}, dict):
             raise MetadataError(f"metadata file {path}: entry {attr!r} has a \"meta\" that is not an object")
         entries.append(
             _Entry(
                 name=value["name"],
                 pname=value.get("pname") if isinstance(value.get("pname"), str) else None,
-                meta=Meta(
-                    attr_path=attr,
-                    description=meta.get("description") if isinstance(meta.get("description"), str) else None,
-                    homepage=_homepage(meta.get("homepage")),
-                    licenses=_licenses(meta.get("license")),
-                    cpe=_cpe(value, meta),
-                    maintainers=_maintainers(meta.get("maintainers")),
-                ),
+                meta=meta_from_entry(attr, value),
+                out_paths=_out_paths(value),
             )
         )
     return MetaIndex(entries)
@@ -200,14 +243,58 @@ def _drv_name(component: Component) -> str | None:
     return None
 
 
-def apply_meta(graph: DependencyGraph, index: MetaIndex) -> int:
-    """Attach metadata to the components it matches; returns how many matched."""
+def _attach(component: Component, meta: Meta) -> None:
+    component.meta = meta
+    if meta.matched_by:
+        component.extra["nix:meta_source"] = meta.matched_by
+
+
+def apply_meta(graph: DependencyGraph, index: MetaIndex, match_names: bool = False) -> int:
+    """Attach a metadata file's entries to the components whose store path is one of the entry's
+    outputs (``--out-path``); with ``match_names``, also to components whose derivation name is
+    an entry's ``name`` exactly.  Components that already have metadata (from an evaluation)
+    keep it.  Returns how many matched."""
     matched = 0
     for component in graph.components.values():
-        if component.is_source:
+        if component.is_source or component.meta is not None:
             continue
-        meta = index.lookup(_drv_name(component), component.name)
+        meta = index.lookup_out_path(component.store_path)
+        if meta is None and match_names:
+            meta = index.lookup(_drv_name(component))
         if meta is not None:
-            component.meta = meta
+            _attach(component, meta)
+            matched += 1
+    return matched
+
+
+def evaluated_meta(packages: dict[str, dict[str, Any]]) -> dict[str, tuple[Meta | None, str | None]]:
+    """drvPath -> (its metadata, or None when the derivation has no ``meta``; its ``version``),
+    from an evaluation (:func:`sbomgen.nix.evaluate.evaluate`)."""
+    result: dict[str, tuple[Meta | None, str | None]] = {}
+    for drv_path, record in packages.items():
+        meta = record.get("meta")
+        entry = {"name": record.get("name"), "version": record.get("version"), "meta": meta}
+        found = _tagged(meta_from_entry(record.get("attrPath"), entry), FROM_EVALUATION) if isinstance(meta, dict) else None
+        result[drv_path] = (found, record.get("version"))
+    return result
+
+
+def apply_evaluated_meta(graph: DependencyGraph, packages: dict[str, dict[str, Any]]) -> int:
+    """Attach evaluated metadata to the components built by each derivation (every output of
+    it: ``glibc`` ``out``, ``dev`` and ``bin``), matched by ``drvPath`` only.  A derivation
+    without ``meta`` gives its components none.  A component without a version takes the
+    derivation's ``version`` attribute.  Returns how many components got metadata."""
+    by_drv = evaluated_meta(packages)
+    matched = 0
+    for component in graph.components.values():
+        found = by_drv.get(component.drv_path) if component.drv_path else None
+        if found is None:
+            continue
+        meta, version = found
+        if not component.version and version:
+            component.version = version
+            component.extra["nix:version_source"] = FROM_EVALUATION
+        if meta is not None:
+            _attach(component, meta)
             matched += 1
     return matched

@@ -108,7 +108,7 @@ class Meta:
     licenses: tuple[License, ...] = ()
     cpe: str | None = None
     maintainers: tuple[Maintainer, ...] = ()
-    matched_by: str | None = None  # "name" | "pname"
+    matched_by: str | None = None  # "evaluation" | "meta-file:out-path" | "meta-file:name" (nix:meta_source)
 
     @property
     def license_expression(self) -> str | None:

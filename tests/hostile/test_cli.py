@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.helpers import REPO, Run, run_sbomgen
+from tests.helpers import REPO, Run
 from tests.hostile.common import assert_one_line_error, make_canary, snapshot
 
 ESC = "\x1b"

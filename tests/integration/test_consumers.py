@@ -48,7 +48,7 @@ def targets(nix_store, tmp_path_factory) -> dict[str, list[str]]:
     return {
         "runtime": [app],
         "buildtime": ["--buildtime", app],
-        "buildtime-meta": ["--buildtime", "--meta", str(META), app],  # licences, homepages, CPEs
+        "buildtime-meta": ["--buildtime", "--meta", str(META), "--meta-match-names", app],  # licences, homepages, CPEs
         "image": [f"oci:{layout}"],
         "runtime-depth-0": ["--depth=0", app],
         "buildtime-depth-1": ["--buildtime", "--depth=1", app],

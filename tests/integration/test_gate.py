@@ -26,7 +26,7 @@ def docs(nix_store, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("docs")
     app = str(nix_store.results["app"])
     paths = {name: tmp / name for name in ("s.spdx.json", "c.cdx.json", "c.cdx.xml", "s.spdx", "p.json", "p.dsse.json")}
-    run = run_sbomgen(app, "--spdx", str(paths["s.spdx.json"]), "--cdx", str(paths["c.cdx.json"]), "--meta", str(FIXTURES / "meta.json"), env=nix_store.env)
+    run = run_sbomgen(app, "--spdx", str(paths["s.spdx.json"]), "--cdx", str(paths["c.cdx.json"]), "--meta", str(FIXTURES / "meta.json"), "--meta-match-names", env=nix_store.env)
     assert run.code == 0, run.stderr
     assert run_sbomgen(app, "--spdx", str(paths["s.spdx"]), "--cdx", str(paths["c.cdx.xml"]), env=nix_store.env).code == 0
     prov = [sys.executable, "-m", "sbomgen.cli.provenance"]
@@ -109,13 +109,13 @@ def _failed(report: dict) -> dict[str, list[str]]:
 
 
 def test_example_policy_passes(nix_store):
-    code, report = _check(nix_store, nix_store.results["app"], FIXTURES / "policy.toml", "--meta", str(FIXTURES / "meta.json"))
+    code, report = _check(nix_store, nix_store.results["app"], FIXTURES / "policy.toml", "--meta", str(FIXTURES / "meta.json"), "--meta-match-names")
     assert code == 0 and report["passed"]
     assert set(_failed(report)) == set()  # issue 13: suppliers are written now (was a require.supplier warning)
 
 
 def test_licence_rules(nix_store, tmp_path):
-    meta = ["--meta", str(FIXTURES / "meta.json")]
+    meta = ["--meta", str(FIXTURES / "meta.json"), "--meta-match-names"]
     code, report = _check(nix_store, nix_store.results["app"], _policy(tmp_path, '[licenses]\nallow = ["MIT", "MPL-2.0"]\n'), *meta)
     assert code == 1
     messages = _failed(report)["licenses.allow"]
@@ -226,7 +226,7 @@ def test_the_weather_fixture_pins_every_fetch(nix_store, tmp_path):
 def test_sarif_and_junit(nix_store, tmp_path):
     policy = _policy(tmp_path, '[licenses]\nallow = ["MIT"]\n[closure]\nmax_components = 3\nlevel = "warning"\n[[deny]]\nname = "tzdata"\n')
     sarif, junit = tmp_path / "out.sarif", tmp_path / "out.xml"
-    run = run_sbomgen("check", "--policy", str(policy), str(nix_store.results["app"]), "--meta", str(FIXTURES / "meta.json"),
+    run = run_sbomgen("check", "--policy", str(policy), str(nix_store.results["app"]), "--meta", str(FIXTURES / "meta.json"), "--meta-match-names",
                       "--sarif", str(sarif), "--junit", str(junit), env=nix_store.env)
     assert run.code == 1
     assert "policy violated" in run.stdout

@@ -106,7 +106,7 @@ def test_why_buildtime_and_absent(nix_store):
 
 def test_table_format(nix_store):
     meta = Path(__file__).resolve().parents[2] / "fixtures" / "meta.json"
-    run = run_sbomgen(str(nix_store.results["app"]), "--format", "table", "--meta", str(meta), env=nix_store.env)
+    run = run_sbomgen(str(nix_store.results["app"]), "--format", "table", "--meta", str(meta), "--meta-match-names", env=nix_store.env)
     assert run.code == 0, run.stderr
     rows = [line for line in run.stdout.splitlines() if line.startswith("│")]
     names = [row.split("│")[1].strip() for row in rows if row.split("│")[1].strip()]

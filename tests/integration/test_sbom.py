@@ -336,7 +336,7 @@ def test_stable_except_fresh_fields(nix_store, tmp_path):
 
 def test_meta_merge(nix_store, tmp_path):
     meta = Path(__file__).resolve().parents[2] / "fixtures" / "meta.json"
-    spdx, bom = _sbom(nix_store, tmp_path, str(nix_store.results["app"]), "--meta", str(meta))
+    spdx, bom = _sbom(nix_store, tmp_path, str(nix_store.results["app"]), "--meta", str(meta), "--meta-match-names")
     sqlite = next(c for c in cdx_components(bom) if c["name"] == "sqlite" and cdx_property(c, "nix:output") == "out")
     assert sqlite["licenses"] == [{"license": {"id": "blessing"}}]
     assert sqlite.get("cpe", "").startswith("cpe:2.3:a:sqlite:sqlite:3.46.0")

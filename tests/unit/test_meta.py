@@ -33,22 +33,38 @@ def test_license_shapes(tmp_path):
     assert [l.ref for l in index.lookup("d-1", "d").licenses] == ["BSD-3-Clause"]
 
 
-def test_match_by_name_then_unique_pname(tmp_path):
+def test_match_by_exact_name_only_never_pname(tmp_path):
+    """Issue 13: a pname guess put glibc's CPE on its source tarball and the app's licence on its
+    vendored modules. Name matching is exact (and only behind --meta-match-names)."""
     index = load_meta(
         _write(
             tmp_path,
             {
                 "nixpkgs.x": {"name": "x-1", "pname": "x", "meta": {"description": "one"}},
-                "nixpkgs.y1": {"name": "y-1", "pname": "y", "meta": {}},
-                "nixpkgs.y2": {"name": "y-2", "pname": "y", "meta": {}},
+                "nixpkgs.glibc": {"name": "glibc-2.40-66", "pname": "glibc", "meta": {"description": "libc"}},
             },
         )
     )
-    assert index.lookup("x-1", "x").matched_by == "name"
-    found = index.lookup("x-9", "x")
-    assert found.matched_by == "pname" and found.description == "one"
-    assert index.lookup("y-3", "y") is None  # ambiguous pname: no guess
+    assert index.lookup("x-1", "x").matched_by == "meta-file:name"
+    assert index.lookup("x-9", "x") is None  # same pname, other derivation: no guess
+    assert index.lookup("glibc-2.40.tar.xz", "glibc") is None
     assert index.lookup(None, "zzz") is None
+
+
+def test_match_by_out_path(tmp_path):
+    index = load_meta(
+        _write(
+            tmp_path,
+            {
+                "nixpkgs.s": {"name": "s-1", "outputs": {"out": "/nix/store/" + "a" * 32 + "-s-1", "dev": "/nix/store/" + "b" * 32 + "-s-1-dev"},
+                              "meta": {"description": "s"}},
+                "nixpkgs.t": {"name": "t-1", "outputs": {"out": None}, "meta": {}},
+            },
+        )
+    )
+    assert index.has_out_paths
+    assert index.lookup_out_path("/nix/store/" + "b" * 32 + "-s-1-dev").matched_by == "meta-file:out-path"
+    assert index.lookup_out_path("/nix/store/" + "c" * 32 + "-s-1") is None
 
 
 def test_cpe_from_identifiers(tmp_path):

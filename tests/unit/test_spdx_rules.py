@@ -34,7 +34,7 @@ def documents(nix_store):
     for walk in (runtime_graph, buildtime_graph):
         for target in ("app", "glibc-dev"):
             graph = walk(store, os.path.realpath(nix_store.results[target]), None)
-            apply_meta(graph, load_meta(META))
+            apply_meta(graph, load_meta(META), match_names=True)
             docs[f"{walk.__name__}-{target}"] = spdx_json_document(graph, CONTEXT)
     return docs
 
