@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sbomgen.formats.provenance import path_of_uri
 from tests.helpers import cdx_components, cdx_property, load_json, run_sbomgen, schema_errors
 from tests.hostile.common import assert_one_line_error
 
@@ -119,7 +120,7 @@ def test_every_command_takes_an_expression(nix_store, tmp_path):
                           env={**os.environ, **nix_store.env}, capture_output=True, text=True)
     assert prov.returncode == 0, prov.stderr
     statement = load_json(tmp_path / "p.json")
-    assert statement["subject"][0]["uri"] == os.path.realpath(nix_store.results["app"])
+    assert path_of_uri(statement["subject"][0]["uri"]) == os.path.realpath(nix_store.results["app"])
     assert statement["predicate"]["buildDefinition"]["externalParameters"]["attributes"] == ["app"]
 
 
