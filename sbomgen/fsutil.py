@@ -1,4 +1,5 @@
-"""Writing outputs safely: all or nothing, never a half-written file, never a destroyed one."""
+"""Files safely: outputs all or nothing, never half-written, never destroying; inputs from
+elsewhere read bounded, and only when they are regular files."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sbomgen.errors import OutputWriteError, SbomgenError
+from sbomgen.errors import LimitExceededError, OutputWriteError, SbomgenError
 
 
 def load_json(path: str, error: type[SbomgenError], what: str = ""):
@@ -25,6 +26,42 @@ def load_json(path: str, error: type[SbomgenError], what: str = ""):
         raise error(f"cannot read {label}: {exc.strerror or exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{label} is not valid JSON: {exc}") from None
+
+
+def read_bounded(path: str, limit: int, error: type[SbomgenError], label: str, *, allow_pipe: bool = False) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them: how every file that
+    may come from elsewhere (a document, a statement, a key) is read.
+
+    The file is opened without blocking (a FIFO would wait for a writer) and checked with
+    ``fstat``: a directory, device or socket — and a FIFO unless ``allow_pipe`` (``/dev/stdin``
+    given on purpose) — is refused rather than read forever. ``error`` says what cannot be read
+    (``cannot read LABEL: …``); more than ``limit`` bytes, even a file that grows while it is
+    read, is :class:`LimitExceededError`.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise error(f"cannot read {label}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        pipe = allow_pipe and stat.S_ISFIFO(info.st_mode)
+        if not (stat.S_ISREG(info.st_mode) or pipe):
+            raise error(f"cannot read {label}: {'it is a directory' if stat.S_ISDIR(info.st_mode) else 'not a regular file'}")
+        if pipe:
+            os.set_blocking(fd, True)
+        if info.st_size > limit:
+            raise LimitExceededError(f"{label}: more than {limit} bytes ({info.st_size})")
+        chunks, total = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            total += len(chunk)
+            if total > limit:
+                raise LimitExceededError(f"{label}: more than {limit} bytes")
+            chunks.append(chunk)
+    except OSError as exc:
+        raise error(f"cannot read {label}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def _umask() -> int:

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from sbomgen.errors import SigningKeyError
-from sbomgen.fsutil import write_atomic
+from sbomgen.errors import LimitExceededError, SigningKeyError
+from sbomgen.fsutil import read_bounded, write_atomic
 
 KEY_TYPES = ("ed25519", "ecdsa-p256")
 #: a PEM key file is under 1 KiB (an encrypted one a little more); nothing larger is read
@@ -68,24 +67,9 @@ def _read(path: str) -> bytes:
     """A key file's bytes: a regular file of at most :data:`MAX_KEY_BYTES` (never a device,
     a fifo or a directory, which could be read forever or not at all)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise SigningKeyError(f"cannot read key {path}: {exc.strerror or exc}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise SigningKeyError(f"cannot read key {path}: it is {kind}")
-        data = os.read(fd, MAX_KEY_BYTES + 1)
-        while len(data) <= MAX_KEY_BYTES and (chunk := os.read(fd, MAX_KEY_BYTES + 1 - len(data))):
-            data += chunk
-    except OSError as exc:
-        raise SigningKeyError(f"cannot read key {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_KEY_BYTES:
-        raise SigningKeyError(f"{path} is not a PEM key: larger than {MAX_KEY_BYTES} bytes")
-    return data
+        return read_bounded(path, MAX_KEY_BYTES, SigningKeyError, f"key {path}")
+    except LimitExceededError:
+        raise SigningKeyError(f"{path} is not a PEM key: larger than {MAX_KEY_BYTES} bytes") from None
 
 
 def load_signing_key(path: str) -> SigningKey:

@@ -15,13 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
-import stat
 from dataclasses import dataclass
 
 from sbomgen import limits
 from sbomgen.errors import LimitExceededError, MalformedAttestationError
+from sbomgen.fsutil import read_bounded
 from sbomgen.keys import SigningKey, VerifyKey
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -110,30 +109,8 @@ def read_json(path: str, what: str = "") -> object:
     Only a regular file (or a pipe given on purpose, like ``/dev/stdin``) is read; a directory
     or a device is refused rather than read forever."""
     label = f"{what} {path}" if what else path
-    maximum = limits.current().max_document_bytes
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise MalformedAttestationError(f"cannot read {label}: {exc.strerror or exc}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise MalformedAttestationError(f"cannot read {label}: it is a directory")
-        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-            raise MalformedAttestationError(f"cannot read {label}: not a regular file")
-        if stat.S_ISFIFO(mode):
-            os.set_blocking(fd, True)
-        chunks, size = [], 0
-        while chunk := os.read(fd, 1 << 20):
-            size += len(chunk)
-            if size > maximum:
-                raise LimitExceededError(f"{label}: more than {maximum} bytes of JSON")
-            chunks.append(chunk)
-    except OSError as exc:
-        raise MalformedAttestationError(f"cannot read {label}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    return parse_json(b"".join(chunks), label)
+    data = read_bounded(path, limits.current().max_document_bytes, MalformedAttestationError, label, allow_pipe=True)
+    return parse_json(data, label)
 
 
 # -- envelopes ------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import orjson
 
 from sbomgen import limits
 from sbomgen.errors import LimitExceededError, SbomgenError
+from sbomgen.fsutil import read_bounded
 from sbomgen.graph.model import NIXPKGS_SUPPLIER, DependencyGraph
 from sbomgen.text import one_line
 
@@ -44,33 +45,7 @@ _CDX_XML = re.compile(r'xmlns="http://cyclonedx\.org/schema/bom/(\d\.\d)"')
 def read_document(path: str, what: str = "document") -> bytes:
     """The bytes of a document file: a regular file (never a FIFO, device or directory, which
     could block or never end), at most ``limits.current().max_document_bytes`` of them."""
-    limit = limits.current().max_document_bytes
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise DocumentError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise DocumentError(f"cannot read {path}: {kind} (a {what} must be a regular file)")
-        if info.st_size > limit:
-            raise LimitExceededError(f"{path}: a {what} of {info.st_size} bytes, more than the {limit} allowed")
-        chunks = []
-        total = 0
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > limit:  # it grew while being read
-                raise LimitExceededError(f"{path}: a {what} of more than the {limit} bytes allowed")
-            chunks.append(chunk)
-    except OSError as exc:
-        raise DocumentError(f"cannot read {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
+    return read_bounded(path, limits.current().max_document_bytes, DocumentError, f"{what} {path}")
 
 
 def refuse_special_file(path: str) -> None:
