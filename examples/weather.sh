@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled example: build the weather app with the real Nix into a private
-# store under ./.sbomgen-example/, then write its SBOMs with `sbomgen ./result --depth=2`.
+# store under ./.sbomgen-example/, then write the SBOMs of that result with
+# `sbomgen -f fixtures/weather.nix -A app --depth=2`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,8 @@ if ! nix-build fixtures/weather.nix -A app -o "$root/result" >/dev/null 2>"$root
     exit 1
 fi
 cd "$root"
-"${SBOMGEN[@]}" ./result --depth=2 --meta ../fixtures/meta.json
+# The built ./result, with licences, suppliers, CPEs and maintainers evaluated from the expression
+# itself (keyed by derivation): the same closure as `sbomgen ./result --depth=2`, with its facts.
+"${SBOMGEN[@]}" -f ../fixtures/weather.nix -A app --depth=2
 echo
 echo "SBOMs: $root/sbom.spdx.json and $root/sbom.cdx.json"
