@@ -182,7 +182,7 @@ def _sarif_of(nix_store, tmp_path: Path, target: str, cwd: Path) -> tuple[dict, 
     policy.write_text('[licenses]\nallow = ["MIT"]\n[closure]\nmax_components = 3\nlevel = "warning"\n'
                       '[[deny]]\nname = "tzdata"\n[require]\npurl = "error"\ndigest = "error"\n')
     sarif = tmp_path / "out.sarif"
-    args = ["check", "--policy", str(policy), target, "--meta", str(FIXTURES / "meta.json"), "--sarif", str(sarif)]
+    args = ["check", "--policy", str(policy), target, "--meta", str(FIXTURES / "meta.json"), "--meta-match-names", "--sarif", str(sarif)]
     run = run_sbomgen(*args, env=nix_store.env, cwd=cwd)
     assert run.code == 1, run.stderr
     return json.loads(sarif.read_text()), sarif, args
