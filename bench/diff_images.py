@@ -49,7 +49,8 @@ def _layer(directory: str, index: int, size: int, tweak: bool, files: int) -> tu
         info = tarfile.TarInfo(f"nix/store/{index:032d}-blob-{index}/share/README")
         info.size, info.mtime, info.mode = len(text), 1, 0o444
         tar.addfile(info, io.BytesIO(text))
-    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    with open(path, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
     return path, digest
 
 

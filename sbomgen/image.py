@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sbomgen import limits
 from sbomgen.errors import MalformedAttestationError, UsageError
@@ -106,7 +106,7 @@ def build_image(request: ImageRequest) -> ImageResult:
     closure = store.closure(roots)
     references = {path: tuple(r for r in info.references if r != path) for path, info in closure.items()}
     mtime = _epoch()
-    created = datetime.fromtimestamp(mtime, tz=timezone.utc)
+    created = datetime.fromtimestamp(mtime, tz=UTC)
     deriver = closure[resolved.store_path].deriver
     system = store.derivation(deriver).system if deriver and store.has_file(deriver) else nix_cli.local_system()
     labels = {}
@@ -146,7 +146,7 @@ def build_image(request: ImageRequest) -> ImageResult:
         write_output(image, spec, request.output, request.fmt, mtime, force=request.force)
         return ImageResult(
             request.output, request.fmt, image.manifest.digest,
-            [(layer.digest, group) for layer, group in zip(layers, [*plan, contents] if contents else plan)],
+            [(layer.digest, group) for layer, group in zip(layers, [*plan, contents] if contents else plan, strict=False)],
             [r.digest for r in image.referrers], len(closure),
             referrers_tag(image.manifest.digest) if tagged else None,
         )
@@ -165,8 +165,8 @@ def _attach(blobs: BlobStore, image, request: ImageRequest, spec: ImageConfig) -
     from sbomgen.oci.writer import _write_layout_files
 
     reproducible = bool(os.environ.get("SOURCE_DATE_EPOCH"))
-    now = spec.created if reproducible else datetime.now(timezone.utc).replace(microsecond=0)
-    created = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = spec.created if reproducible else datetime.now(UTC).replace(microsecond=0)
+    created = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if request.attach_sbom:
         _write_layout_files(image)
         graph = sbom.load_image_graph("oci:" + image.directory, request.db_path)

@@ -20,7 +20,7 @@ import stat
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 from sbomgen.bulk import bulk
@@ -117,7 +117,7 @@ def make_statement(
     root_drv = store.derivation(graph.root_component.drv_path) if graph.root_component.drv_path else None
     if run is None:
         times = [i.registration_time for i in store.path_infos(subject_paths).values()]
-        run = RunInfo(finished=datetime.fromtimestamp(max(times), tz=timezone.utc), time_source="store-registration",
+        run = RunInfo(finished=datetime.fromtimestamp(max(times), tz=UTC), time_source="store-registration",
                       expression=expression, attributes=attributes)
     if root_drv is not None:
         # a .drv may hold bytes that are not UTF-8 (kept as surrogates): JSON cannot

@@ -12,7 +12,6 @@ import shutil
 import stat
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Union
 
 from sbomgen.bulk import bulk
 from sbomgen.errors import DocumentInvalidError, InvalidStorePathError, MetadataError, OutputFormatError, UsageError, first_of
@@ -31,7 +30,6 @@ from sbomgen.nix.storepath import resolve_input
 from sbomgen.oci.contents import read_contents, scratch_dir
 from sbomgen.oci.reader import is_image, open_image
 from sbomgen.schemas import cyclonedx_xml_errors, schema_errors
-
 
 IMAGE_PREFIXES = ("oci:", "oci-archive:", "docker-archive:")
 
@@ -71,7 +69,7 @@ class GraphResult:
 
 #: what a command accepts as its target: a path (``./result``, a store path, a ``.drv``, an
 #: image), or an expression / flake reference (:class:`ExpressionTarget`)
-Target = Union[str, ExpressionTarget]
+Target = str | ExpressionTarget
 
 
 def as_target(target: Target) -> Target:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema_rs
 
@@ -96,7 +97,7 @@ def validator(kind: str) -> Any:
 
 
 @cache
-def reference_validator(kind: str) -> "_PythonValidator":
+def reference_validator(kind: str) -> _PythonValidator:
     """python-jsonschema over the same schema: the fallback above, and the second opinion the
     tests ask of every document sbomgen writes."""
     if kind not in SCHEMAS:

@@ -22,20 +22,13 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
-from sbomgen.errors import (
-    BROKEN_PIPE_EXIT,
-    INTERNAL_ERROR_EXIT,
-    INTERRUPTED_EXIT,
-    TERMINATED_EXIT,
-    OutputWriteError,
-    SbomgenError,
-)
+from sbomgen.errors import BROKEN_PIPE_EXIT, INTERNAL_ERROR_EXIT, INTERRUPTED_EXIT, TERMINATED_EXIT, OutputWriteError, SbomgenError
 from sbomgen.text import printable
 
 # ---------------------------------------------------------------------------------------------
@@ -174,7 +167,7 @@ def _set_debug(value: bool) -> bool:
 # --debug on every command, --max-bytes / --max-members / --max-manifests on the readers
 
 
-def _size(value: Optional[str]) -> Optional[int]:
+def _size(value: str | None) -> int | None:
     if value is None:
         return None
     from sbomgen.limits import parse_size
@@ -193,14 +186,14 @@ def _limit_parameters() -> list[inspect.Parameter]:
 
     defaults = Limits()
     options = {
-        "max_bytes": (Optional[str], typer.Option(
+        "max_bytes": (str | None, typer.Option(
             "--max-bytes", metavar="SIZE", callback=_size,
             help=f"At most SIZE bytes of content from one untrusted image or archive, e.g. 64G "
                  f"(default {defaults.max_bytes >> 30}G). Past any limit: exit 17 (2 where bad input is 2).")),
-        "max_members": (Optional[int], typer.Option(
+        "max_members": (int | None, typer.Option(
             "--max-members", metavar="N", min=1,
             help=f"At most N tar members or files in one input (default {defaults.max_members}).")),
-        "max_manifests": (Optional[int], typer.Option(
+        "max_manifests": (int | None, typer.Option(
             "--max-manifests", metavar="N", min=1,
             help=f"At most N manifests and indexes in one image (default {defaults.max_manifests}).")),
     }
@@ -268,7 +261,7 @@ def _show_version(ctx: typer.Context, value: bool) -> None:
 
 
 def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version.")] = None,
+    version: Annotated[bool | None, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version.")] = None,
     debug: Annotated[bool, typer.Option("--debug", callback=_set_debug, help="On an unexpected error (exit 70), show the traceback.")] = False,
 ) -> None:
     """Supply-chain evidence for Nix builds."""

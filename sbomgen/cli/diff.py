@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from sbomgen.cli.common import BOUNDARY_CODES, command, printable, run_guarded
 from sbomgen.cli.common import console as make_console
 from sbomgen.cli.common import markup_safe as escape
-from sbomgen.cli.common import printable
-from sbomgen.cli.common import BOUNDARY_CODES, command, run_guarded
 from sbomgen.fsutil import write_atomic
 
 DIFF_HELP = """Compare two builds bit for bit: store paths or directories, files, tar/tar.gz/tar.zst,
@@ -56,7 +55,7 @@ def print_comparison(comparison, max_differences: int, console: Console) -> None
 def diff_command(
     left: Annotated[str, typer.Argument(metavar="A", help="The first build.", show_default=False)],
     right: Annotated[str, typer.Argument(metavar="B", help="The second build.", show_default=False)],
-    json_path: Annotated[Optional[str], typer.Option("--json", metavar="FILE", help="Write the report as JSON (- for stdout).")] = None,
+    json_path: Annotated[str | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON (- for stdout).")] = None,
     max_differences: Annotated[int, typer.Option("--max-differences", min=1, metavar="N", help="Show at most N differences.")] = 50,
 ) -> None:
     def work() -> None:
@@ -90,7 +89,7 @@ Exit codes:
 def rebuild_command(
     target: Annotated[str, typer.Argument(metavar="TARGET", help="./result, a store path or a .drv whose outputs are built.", show_default=False)],
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Every derivation of the build closure.")] = False,
-    json_path: Annotated[Optional[str], typer.Option("--json", metavar="FILE", help="Write the report as JSON (- for stdout).")] = None,
+    json_path: Annotated[str | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON (- for stdout).")] = None,
     max_differences: Annotated[int, typer.Option("--max-differences", min=1, metavar="N", help="Show at most N differences per output.")] = 20,
     keep_check: Annotated[bool, typer.Option("--keep-check", help="Keep the <out>.check paths Nix leaves when an output differs.")] = False,
 ) -> None:

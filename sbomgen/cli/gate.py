@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from sbomgen.cli.common import BOUNDARY_CODES, command, run_guarded
 from sbomgen.cli.common import console as make_console
 from sbomgen.cli.common import markup_safe as escape
-from sbomgen.cli.common import BOUNDARY_CODES, command, run_guarded
 from sbomgen.cli.targets import TargetCommand, resolve, target_options
 from sbomgen.fsutil import write_atomic
 
@@ -39,7 +39,7 @@ Exit codes:
 
 def validate_command(
     files: Annotated[list[str], typer.Argument(metavar="FILE...", help="Documents to validate.", show_default=False)],
-    json_out: Annotated[Optional[str], typer.Option("--json", metavar="FILE", help="Write the results as JSON (- for stdout).")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", metavar="FILE", help="Write the results as JSON (- for stdout).")] = None,
 ) -> None:
     def work() -> None:
         from sbomgen.gate.validate import validate_file
@@ -68,16 +68,16 @@ def validate_command(
 
 
 def check_command(
-    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result, a store path, an image, an SBOM (SPDX/CycloneDX JSON), FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
+    target: Annotated[str | None, typer.Argument(metavar="TARGET", help="./result, a store path, an image, an SBOM (SPDX/CycloneDX JSON), FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     policy_path: Annotated[str, typer.Option("--policy", metavar="FILE", help="The policy (TOML).")] = "policy.toml",
-    provenance_path: Annotated[Optional[str], typer.Option("--provenance", metavar="FILE", help="Provenance of TARGET (overrides the policy's file).")] = None,
-    key_paths: Annotated[Optional[list[str]], typer.Option("--key", metavar="FILE", help="PEM public key the provenance must be signed with (repeatable; adds to [provenance] key).")] = None,
+    provenance_path: Annotated[str | None, typer.Option("--provenance", metavar="FILE", help="Provenance of TARGET (overrides the policy's file).")] = None,
+    key_paths: Annotated[list[str] | None, typer.Option("--key", metavar="FILE", help="PEM public key the provenance must be signed with (repeatable; adds to [provenance] key).")] = None,
     buildtime: Annotated[bool, typer.Option("--buildtime", help="Check the build-time closure instead of the runtime one.")] = False,
-    meta: Annotated[Optional[str], typer.Option("--meta", metavar="FILE", help="nixpkgs metadata (nix-env -qa --meta --json --out-path) to merge, matched by output path.")] = None,
+    meta: Annotated[str | None, typer.Option("--meta", metavar="FILE", help="nixpkgs metadata (nix-env -qa --meta --json --out-path) to merge, matched by output path.")] = None,
     meta_match_names: Annotated[bool, typer.Option("--meta-match-names", help="Also match --meta entries by exact derivation name.")] = False,
-    sarif: Annotated[Optional[str], typer.Option("--sarif", metavar="FILE", help="Write SARIF 2.1.0.")] = None,
-    junit: Annotated[Optional[str], typer.Option("--junit", metavar="FILE", help="Write JUnit XML (one test case per rule).")] = None,
-    json_out: Annotated[Optional[str], typer.Option("--json", metavar="FILE", help="Write the results as JSON (- for stdout).")] = None,
+    sarif: Annotated[str | None, typer.Option("--sarif", metavar="FILE", help="Write SARIF 2.1.0.")] = None,
+    junit: Annotated[str | None, typer.Option("--junit", metavar="FILE", help="Write JUnit XML (one test case per rule).")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", metavar="FILE", help="Write the results as JSON (- for stdout).")] = None,
 ) -> None:
     def work() -> None:
         from sbomgen.gate import reports

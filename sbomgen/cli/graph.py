@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,13 +24,13 @@ Exit 0 when NAME is in the closure, 1 when it is not (70 is a bug, never "not fo
 
 
 def graph_command(
-    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result, a store path, a .drv, an image, FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
+    target: Annotated[str | None, typer.Argument(metavar="TARGET", help="./result, a store path, a .drv, an image, FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     output: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="FILE.svg, FILE.png or FILE.dot (- for DOT on stdout).")] = "graph.svg",
-    depth: Annotated[Optional[int], typer.Option("--depth", min=0, metavar="N", help="Only what is at most N steps from the target.")] = None,
+    depth: Annotated[int | None, typer.Option("--depth", min=0, metavar="N", help="Only what is at most N steps from the target.")] = None,
     buildtime: Annotated[bool, typer.Option("--buildtime", help="The build-time graph instead of the runtime one.")] = False,
-    highlight: Annotated[Optional[str], typer.Option("--highlight", metavar="NAME", help="Mark NAME and its paths to the root.")] = None,
-    max_nodes: Annotated[Optional[int], typer.Option("--max-nodes", min=1, metavar="N", help="Draw at most N nodes, nearest first.")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database.")] = None,
+    highlight: Annotated[str | None, typer.Option("--highlight", metavar="NAME", help="Mark NAME and its paths to the root.")] = None,
+    max_nodes: Annotated[int | None, typer.Option("--max-nodes", min=1, metavar="N", help="Draw at most N nodes, nearest first.")] = None,
+    db: Annotated[str | None, typer.Option("--db", metavar="FILE", help="Nix store database.")] = None,
 ) -> None:
     def work() -> None:
         from sbomgen.errors import OutputFormatError
@@ -58,11 +58,11 @@ def graph_command(
 
 
 def why_command(
-    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result, a store path, a .drv, an image, FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
-    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="Package name (or part of a store path name).", show_default=False)] = None,
+    target: Annotated[str | None, typer.Argument(metavar="TARGET", help="./result, a store path, a .drv, an image, FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="Package name (or part of a store path name).", show_default=False)] = None,
     buildtime: Annotated[bool, typer.Option("--buildtime", help="Search the build-time graph.")] = False,
     limit: Annotated[int, typer.Option("--max-chains", min=1, metavar="N", help="Print at most N chains.")] = 20,
-    db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database.")] = None,
+    db: Annotated[str | None, typer.Option("--db", metavar="FILE", help="Nix store database.")] = None,
 ) -> None:
     def work() -> None:
         from sbomgen.errors import UsageError

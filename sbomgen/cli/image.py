@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+
 from sbomgen.cli.common import command, console, echo, markup_safe, run_guarded
 
 IMAGE_HELP = """Pack a Nix closure into a deterministic layered image: one layer per store path
@@ -29,20 +30,20 @@ def image_command(
     target: Annotated[str, typer.Argument(metavar="TARGET", help="./result or a store path: the image's main closure.", show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", metavar="PATH", help="Where to write the image.")] = "image.oci",
     fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="oci (a layout directory), oci-archive or docker-archive.")] = "oci",
-    name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Image name (default: the store path name).")] = None,
+    name: Annotated[str | None, typer.Option("--name", metavar="NAME", help="Image name (default: the store path name).")] = None,
     tag: Annotated[str, typer.Option("--tag", metavar="TAG", help="Image tag.")] = "latest",
-    contents: Annotated[Optional[list[str]], typer.Option("--contents", metavar="PATH", help="Store path whose tree is linked into / (repeatable).")] = None,
-    entrypoint: Annotated[Optional[str], typer.Option("--entrypoint", metavar="CMD", help="Entrypoint; a relative path is inside TARGET (bin/weather).")] = None,
-    cmd: Annotated[Optional[list[str]], typer.Option("--cmd", metavar="ARG", help="Cmd arguments (repeatable).")] = None,
-    env: Annotated[Optional[list[str]], typer.Option("--env", metavar="K=V", help="Environment (repeatable).")] = None,
-    working_dir: Annotated[Optional[str], typer.Option("--workdir", metavar="DIR", help="WorkingDir.")] = None,
-    port: Annotated[Optional[list[str]], typer.Option("--port", metavar="PORT", help="Exposed port, e.g. 8080 or 8080/tcp (repeatable).")] = None,
-    label: Annotated[Optional[list[str]], typer.Option("--label", metavar="K=V", help="Label (repeatable).")] = None,
+    contents: Annotated[list[str] | None, typer.Option("--contents", metavar="PATH", help="Store path whose tree is linked into / (repeatable).")] = None,
+    entrypoint: Annotated[str | None, typer.Option("--entrypoint", metavar="CMD", help="Entrypoint; a relative path is inside TARGET (bin/weather).")] = None,
+    cmd: Annotated[list[str] | None, typer.Option("--cmd", metavar="ARG", help="Cmd arguments (repeatable).")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", metavar="K=V", help="Environment (repeatable).")] = None,
+    working_dir: Annotated[str | None, typer.Option("--workdir", metavar="DIR", help="WorkingDir.")] = None,
+    port: Annotated[list[str] | None, typer.Option("--port", metavar="PORT", help="Exposed port, e.g. 8080 or 8080/tcp (repeatable).")] = None,
+    label: Annotated[list[str] | None, typer.Option("--label", metavar="K=V", help="Label (repeatable).")] = None,
     max_layers: Annotated[int, typer.Option("--max-layers", min=1, metavar="N", help="At most N layers; the least shared paths share the last one.")] = 100,
     attach_sbom: Annotated[bool, typer.Option("--attach-sbom", help="Attach SPDX and CycloneDX SBOMs as OCI referrers.")] = False,
-    attach_provenance: Annotated[Optional[str], typer.Option("--attach-provenance", metavar="FILE", help="Attach this provenance (statement or DSSE) as a referrer.")] = None,
+    attach_provenance: Annotated[str | None, typer.Option("--attach-provenance", metavar="FILE", help="Attach this provenance (statement or DSSE) as a referrer.")] = None,
     referrers: Annotated[str, typer.Option("--referrers", metavar="MODE", help="How index.json lists attached referrers: blobs (not at all), index, or tag (sha256-<digest> fallback tag).")] = "blobs",
-    db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database.")] = None,
+    db: Annotated[str | None, typer.Option("--db", metavar="FILE", help="Nix store database.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the image layout sbomgen wrote before at PATH (any other existing non-empty PATH is refused).")] = False,
 ) -> None:
     def work() -> None:

@@ -11,18 +11,17 @@ import sys
 import time
 from contextlib import nullcontext
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from sbomgen.cli.targets import TargetCommand, target_options
 from sbomgen.cli.common import DefaultCommandGroup, command, console, exit_code_table, make_app, markup_safe, printable, run_app, run_guarded
+from sbomgen.cli.targets import TargetCommand, target_options
 from sbomgen.errors import EXIT_CODES
 from sbomgen.fsutil import check_writable, is_stdout, write_atomic_bytes
 from sbomgen.graph.model import GraphKind
-
 
 
 class SbomGroup(DefaultCommandGroup):
@@ -71,23 +70,23 @@ def _human_size(size: int) -> str:
 @command(limits=True)
 @target_options
 def sbom_command(
-    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result symlink, store path (any output), .drv path, image, FILE.nix, or flake PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
+    target: Annotated[str | None, typer.Argument(metavar="TARGET", help="./result symlink, store path (any output), .drv path, image, FILE.nix, or flake PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     buildtime: Annotated[bool, typer.Option("--buildtime", help="Build-time closure (derivation graph) instead of runtime references.")] = False,
-    depth: Annotated[Optional[int], typer.Option("--depth", min=0, metavar="N", help="Only dependencies up to N steps from the target (1 = direct).")] = None,
-    spdx_path: Annotated[Optional[str], typer.Option("--spdx", metavar="FILE", help="Write SPDX 2.3 here (.json, or .spdx/.tv for tag-value; - for stdout).")] = None,
-    cdx_path: Annotated[Optional[str], typer.Option("--cdx", metavar="FILE", help="Write CycloneDX here (.json or .xml; - for stdout).")] = None,
-    csv_path: Annotated[Optional[str], typer.Option("--csv", metavar="FILE", help="Write a CSV of the components here.")] = None,
-    spdx_format: Annotated[Optional[SpdxFormat], typer.Option("--spdx-format", help="SPDX format, when the extension does not say.")] = None,
-    cdx_format: Annotated[Optional[CdxFormat], typer.Option("--cdx-format", help="CycloneDX format, when the extension does not say.")] = None,
+    depth: Annotated[int | None, typer.Option("--depth", min=0, metavar="N", help="Only dependencies up to N steps from the target (1 = direct).")] = None,
+    spdx_path: Annotated[str | None, typer.Option("--spdx", metavar="FILE", help="Write SPDX 2.3 here (.json, or .spdx/.tv for tag-value; - for stdout).")] = None,
+    cdx_path: Annotated[str | None, typer.Option("--cdx", metavar="FILE", help="Write CycloneDX here (.json or .xml; - for stdout).")] = None,
+    csv_path: Annotated[str | None, typer.Option("--csv", metavar="FILE", help="Write a CSV of the components here.")] = None,
+    spdx_format: Annotated[SpdxFormat | None, typer.Option("--spdx-format", help="SPDX format, when the extension does not say.")] = None,
+    cdx_format: Annotated[CdxFormat | None, typer.Option("--cdx-format", help="CycloneDX format, when the extension does not say.")] = None,
     cdx_version: Annotated[str, typer.Option("--cdx-version", metavar="VERSION", help="CycloneDX schema version: 1.5, 1.6 or 1.7.")] = "1.6",
-    meta: Annotated[Optional[str], typer.Option("--meta", metavar="FILE", help="nixpkgs metadata (nix-env -qa --meta --json --out-path output), matched by output path.")] = None,
-    supplier: Annotated[Optional[str], typer.Option("--supplier", metavar="ACTOR", help="Supplier of your own components (the target, and those no nixpkgs metadata describes): 'Organization: NAME' or 'Person: NAME', optionally ' (EMAIL)'.")] = None,
+    meta: Annotated[str | None, typer.Option("--meta", metavar="FILE", help="nixpkgs metadata (nix-env -qa --meta --json --out-path output), matched by output path.")] = None,
+    supplier: Annotated[str | None, typer.Option("--supplier", metavar="ACTOR", help="Supplier of your own components (the target, and those no nixpkgs metadata describes): 'Organization: NAME' or 'Person: NAME', optionally ' (EMAIL)'.")] = None,
     meta_match_names: Annotated[bool, typer.Option("--meta-match-names", help="Also match --meta entries by exact derivation name (marked nix:meta_source=meta-file:name).")] = False,
-    db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database (default: $NIX_STATE_DIR/db/db.sqlite).")] = None,
+    db: Annotated[str | None, typer.Option("--db", metavar="FILE", help="Nix store database (default: $NIX_STATE_DIR/db/db.sqlite).")] = None,
     validate: Annotated[bool, typer.Option("--validate/--no-validate", help="Check documents before writing: official schemas, SPDX rules, bom-refs.")] = True,
     full_validation: Annotated[bool, typer.Option("--full-validation", help="Also run spdx-tools' validation of the SPDX model (5 s per 40,000 packages).")] = False,
     json_summary: Annotated[bool, typer.Option("--json", help="Print the summary as JSON; no progress output.")] = False,
-    output_format: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", help="'table': print the components as a table instead of writing documents (unless --spdx/--cdx/--csv are given too).")] = None,
+    output_format: Annotated[str | None, typer.Option("--format", metavar="FORMAT", help="'table': print the components as a table instead of writing documents (unless --spdx/--cdx/--csv are given too).")] = None,
 ) -> None:
     """Write SBOMs (SPDX 2.3, CycloneDX 1.6) of a Nix build's runtime or build-time closure.
 
@@ -239,11 +238,11 @@ def _print_summary(summary: dict, out: Console | None = None) -> None:
 @command()
 def build_command(
     expression: Annotated[str, typer.Argument(metavar="FILE.nix", help="The Nix expression to build.", show_default=False)],
-    attribute: Annotated[Optional[str], typer.Option("--attr", "-A", metavar="ATTR", help="Attribute to build (default: the expression itself).")] = None,
+    attribute: Annotated[str | None, typer.Option("--attr", "-A", metavar="ATTR", help="Attribute to build (default: the expression itself).")] = None,
     out_link: Annotated[str, typer.Option("--out-link", "-o", metavar="LINK", help="The result symlink nix-build makes.")] = "result",
-    provenance_path: Annotated[Optional[str], typer.Option("--provenance", metavar="FILE", help="Where to write the provenance (default: LINK.intoto.json, or LINK.intoto.dsse.json when signed).")] = None,
+    provenance_path: Annotated[str | None, typer.Option("--provenance", metavar="FILE", help="Where to write the provenance (default: LINK.intoto.json, or LINK.intoto.dsse.json when signed).")] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Every dependency of the build closure in the provenance.")] = False,
-    sign_key: Annotated[Optional[str], typer.Option("--sign-key", metavar="FILE", help="PEM private key: sign the provenance (DSSE).")] = None,
+    sign_key: Annotated[str | None, typer.Option("--sign-key", metavar="FILE", help="PEM private key: sign the provenance (DSSE).")] = None,
 ) -> None:
     """Build with nix-build and write SLSA v1 provenance with the real start and finish times."""
 

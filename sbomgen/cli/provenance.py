@@ -9,7 +9,7 @@ import json
 import sys
 from contextlib import nullcontext
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -51,12 +51,12 @@ def write_statement(statement: dict, output: str, sign_key: str | None) -> str:
 @command()
 @target_options
 def make_command(
-    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="./result, a store path, a .drv (all its built outputs), FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
+    target: Annotated[str | None, typer.Argument(metavar="TARGET", help="./result, a store path, a .drv (all its built outputs), FILE.nix or PATH#ATTR (or -f FILE.nix -A ATTR).", show_default=False)] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Every dependency of the build closure, not only the direct inputs.")] = False,
-    depth: Annotated[Optional[int], typer.Option("--depth", min=1, metavar="N", help="Dependencies up to N steps away (1 = direct inputs).")] = None,
+    depth: Annotated[int | None, typer.Option("--depth", min=1, metavar="N", help="Dependencies up to N steps away (1 = direct inputs).")] = None,
     output: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="Where to write the statement (- for stdout).")] = "-",
-    sign_key: Annotated[Optional[str], typer.Option("--sign-key", metavar="FILE", help="PEM private key (Ed25519 or ECDSA P-256): write a DSSE envelope.")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", metavar="FILE", help="Nix store database (default: $NIX_STATE_DIR/db/db.sqlite).")] = None,
+    sign_key: Annotated[str | None, typer.Option("--sign-key", metavar="FILE", help="PEM private key (Ed25519 or ECDSA P-256): write a DSSE envelope.")] = None,
+    db: Annotated[str | None, typer.Option("--db", metavar="FILE", help="Nix store database (default: $NIX_STATE_DIR/db/db.sqlite).")] = None,
 ) -> None:
     """Write the SLSA v1 provenance of a Nix build output."""
 
@@ -106,7 +106,7 @@ def keygen_command(
 @command()
 def verify_command(
     attestation: Annotated[str, typer.Argument(metavar="FILE", help="A statement or a DSSE envelope.", show_default=False)],
-    key: Annotated[Optional[str], typer.Option("--key", metavar="FILE", help="PEM public key the envelope must be signed with.")] = None,
+    key: Annotated[str | None, typer.Option("--key", metavar="FILE", help="PEM public key the envelope must be signed with.")] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check the signature, then re-hash every subject and resolved dependency in the store.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.core import TyperCommand
@@ -81,14 +81,14 @@ def make_target(target: str | None, file: str | None, attr: str | None, args: li
 
 def _parameters() -> list[inspect.Parameter]:
     options = {
-        "file": (Optional[str], typer.Option(
+        "file": (str | None, typer.Option(
             "--file", "-f", metavar="FILE.nix",
             help="Evaluate this Nix expression (as nix-build FILE); with -A, one of its attributes.")),
-        "attr": (Optional[str], typer.Option(
+        "attr": (str | None, typer.Option(
             "--attr", "-A", metavar="ATTR", help="Attribute path in the expression (as nix-build -A).")),
-        "arg": (Optional[list[str]], typer.Option(
+        "arg": (list[str] | None, typer.Option(
             "--arg", metavar="NAME EXPR", help="Pass NAME = EXPR (a Nix expression) to the file's function (repeatable).")),
-        "argstr": (Optional[list[str]], typer.Option(
+        "argstr": (list[str] | None, typer.Option(
             "--argstr", metavar="NAME VALUE", help="Pass NAME = \"VALUE\" (a string) to the file's function (repeatable).")),
     }
     return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[kind, option])

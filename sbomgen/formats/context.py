@@ -11,7 +11,7 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sbomgen import __version__
 from sbomgen.errors import UsageError
@@ -47,7 +47,7 @@ class Supplier:
     source: str  # "nixpkgs-meta" | "user"
 
 
-def supplier_of(graph: DependencyGraph, component: Component, context: "DocumentContext") -> Supplier | None:
+def supplier_of(graph: DependencyGraph, component: Component, context: DocumentContext) -> Supplier | None:
     """Who supplied ``component`` (docs/sbom.md, "Suppliers"): ``--supplier`` for the user's
     own (the target, and every component no nixpkgs metadata describes), the nixpkgs default
     for the others that nixpkgs metadata describes; None when neither applies."""
@@ -122,12 +122,12 @@ class DocumentContext:
         epoch = str(epoch) if epoch is not None else os.environ.get("SOURCE_DATE_EPOCH")
         if epoch:
             try:
-                created = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+                created = datetime.fromtimestamp(int(epoch), tz=UTC)
             except (ValueError, OverflowError, OSError):
                 raise UsageError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, got {epoch!r}") from None
             seed = "|".join([graph.root_component.ref, graph.kind.value, str(graph.depth), epoch, *sorted(c.ref for c in graph.components.values())])
             return cls(created, uuid.uuid5(_NAMESPACE, seed), True, supplier=supplier)
-        created = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+        created = (now or datetime.now(UTC)).replace(microsecond=0)
         return cls(created, uuid.uuid4(), False, supplier=supplier)
 
     @property

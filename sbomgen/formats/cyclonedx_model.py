@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import json
 
-from cyclonedx.model import (
-    ExternalReference,
-    ExternalReferenceType,
-    HashAlgorithm,
-    HashType,
-    Property,
-    XsUri,
-)
+from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, Property, XsUri
 from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component as CdxComponent
 from cyclonedx.model.component import ComponentType
-from cyclonedx.model.dependency import Dependency
 from cyclonedx.model.contact import OrganizationalContact, OrganizationalEntity
+from cyclonedx.model.dependency import Dependency
 from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
 from cyclonedx.model.lifecycle import LifecyclePhase, PredefinedLifecycle
 from cyclonedx.model.tool import ToolRepository
@@ -29,18 +22,8 @@ from cyclonedx.schema import OutputFormat, SchemaVersion
 from packageurl import PackageURL
 
 from sbomgen.errors import OutputFormatError
-from sbomgen.formats.context import TOOL_NAME, DocumentContext
-from sbomgen.formats.context import Supplier, supplier_of, version_of
-from sbomgen.formats.cyclonedx import (
-    DEFAULT_VERSION,
-    FORMATS,
-    VERSIONS,
-    _property_pairs,
-    compositions,
-    licence_choice,
-    source_reference,
-    supplier_entity,
-)
+from sbomgen.formats.context import TOOL_NAME, DocumentContext, Supplier, supplier_of, version_of
+from sbomgen.formats.cyclonedx import DEFAULT_VERSION, FORMATS, VERSIONS, _property_pairs, compositions, licence_choice, source_reference, supplier_entity
 from sbomgen.graph.model import Component, DependencyGraph, GraphKind, Role
 
 _SCHEMA_VERSIONS = {"1.5": SchemaVersion.V1_5, "1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}

@@ -24,7 +24,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timezone
+from datetime import UTC
 
 from sbomgen.formats.context import (
     Completeness,
@@ -186,7 +186,7 @@ def spdx_json_document(graph: DependencyGraph, context: DocumentContext, compone
     components = components or graph.sorted_components()
     ids = {c.store_path: spdx_id(c) for c in components}
     state = completeness(graph)
-    created = context.created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = context.created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     document: dict = {
         "SPDXID": "SPDXRef-DOCUMENT",
         "comment": completeness_note(state, len(components)),

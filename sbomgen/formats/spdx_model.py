@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from spdx_tools.spdx.jsonschema.document_converter import DocumentConverter
 from spdx_tools.spdx.model import (
     Actor,
     ActorType,
@@ -34,7 +35,6 @@ from spdx_tools.spdx.model import (
 )
 from spdx_tools.spdx.validation import package_validator, spdx_id_validators
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
-from spdx_tools.spdx.jsonschema.document_converter import DocumentConverter
 from spdx_tools.spdx.writer.tagvalue.tagvalue_writer import write_document_to_stream as write_tagvalue
 
 from sbomgen.errors import OutputFormatError
@@ -49,20 +49,11 @@ from sbomgen.formats.context import (
     supplier_of,
     version_of,
 )
-from sbomgen.formats.spdx import (
-    _ID_UNSAFE,
-    FORMATS,
-    SPDX_VERSION,
-    _comment,
-    completeness_note,
-    licence_fields,
-    package_note,
-    spdx_checksums,
-    spdx_id,
-)
+from sbomgen.formats.spdx import _ID_UNSAFE, FORMATS, SPDX_VERSION, _comment, completeness_note, licence_fields, package_note, spdx_checksums, spdx_id
 from sbomgen.formats.spdx import _PURPOSE as _JSON_PURPOSE
 from sbomgen.graph.licensing import spdx_licensing
 from sbomgen.graph.model import Component, DependencyGraph, GraphKind, Role
+
 
 def _license_expression(text: str):
     return SpdxNoAssertion() if text == "NOASSERTION" else spdx_licensing().parse(text)

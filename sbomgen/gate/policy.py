@@ -136,7 +136,7 @@ def load_policy(path: str) -> Policy:
                 raise PolicyError(f"{path}: line {_line_of(text, key, table)}: unknown key {table}.{key} (known: {', '.join(_SCHEMA[table])})")
             if not isinstance(item, expected) or (expected is int and isinstance(item, bool)):
                 raise PolicyError(f"{path}: line {_line_of(text, key, table)}: {table}.{key} must be a {expected.__name__}")
-        where = lambda key: f"{path}: line {_line_of(text, key, table)}"  # noqa: E731
+        where = lambda key, table=table: f"{path}: line {_line_of(text, key, table)}"  # noqa: E731
         if table == "licenses":
             for key in ("allow", "deny"):
                 for lic in value.get(key, []):

@@ -371,7 +371,7 @@ class LicencePolicy:
     deny: frozenset[tuple[str, str | None]]
 
     @classmethod
-    def of(cls, allow: list[str], deny: list[str]) -> "LicencePolicy":
+    def of(cls, allow: list[str], deny: list[str]) -> LicencePolicy:
         return cls(frozenset(policy_entry(a).key for a in allow), frozenset(policy_entry(d).key for d in deny))
 
     def allowed(self, licence: Licence) -> bool:

@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sbomgen.errors import NixCommandError
 
@@ -53,9 +53,9 @@ def build(expression: str, attributes: list[str], out_link: str | None, extra_ar
         args += ["-A", attr]
     args += ["-o", out_link] if out_link else ["--no-out-link"]
     args += extra_args or []
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     proc = subprocess.run(args, capture_output=True, text=True)
-    finished = datetime.now(timezone.utc)
+    finished = datetime.now(UTC)
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
         last = lines[-1] if lines else f"exit code {proc.returncode}"

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from sbomgen.errors import DerivationError
 from sbomgen.nix.storepath import is_store_path, store_paths_matcher
 
-
 #: ``hashAlgo`` method prefix -> mode
 _METHODS = {"": "flat", "r": "recursive", "text": "text", "git": "git"}
 
@@ -262,7 +261,7 @@ def _parse_fast(text: str) -> _Parts | None:
             or p[i + 3 : count - 1 : 4].count("),(") != pairs - 1
         ):
             return None
-        env = dict(zip(v[i:count:4], v[i + 2 : count : 4]))
+        env = dict(zip(v[i:count:4], v[i + 2 : count : 4], strict=False))
     except IndexError:
         return None
     return outputs, input_drvs, input_srcs, system, builder, args, env

@@ -18,7 +18,7 @@ import stat
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sbomgen.errors import OutputFormatError, OutputWriteError
 
@@ -197,7 +197,7 @@ class ImageConfig:
     labels: dict[str, str] = field(default_factory=dict)
 
     def iso_created(self) -> str:
-        return self.created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self.created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def build_config(spec: ImageConfig, layers: list[Blob], history: list[str]) -> dict:
@@ -489,7 +489,7 @@ def _new_layout_dir(image: BuiltImage, output: str, target: str) -> None:
 def _chmod_layout(root: str) -> None:
     umask = os.umask(0)
     os.umask(umask)
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         os.chmod(dirpath, 0o777 & ~umask)
         for name in filenames:
             os.chmod(os.path.join(dirpath, name), 0o666 & ~umask)

@@ -17,14 +17,7 @@ import stat
 import tarfile
 import zlib
 
-from sbomgen.errors import (
-    ArchiveError,
-    ImageError,
-    InputNotFoundError,
-    LimitExceededError,
-    SbomgenError,
-    UsageError,
-)
+from sbomgen.errors import ArchiveError, ImageError, InputNotFoundError, LimitExceededError, SbomgenError, UsageError
 from sbomgen.limits import Budget, current
 from sbomgen.oci.reader import open_image
 from sbomgen.verify.compression import TAR_ERRORS, open_decompressed, sniff

@@ -52,7 +52,7 @@ def lines_cause(before: list[str], after: list[str]) -> Cause | None:
     """A cause that explains every changed line pair (same number of lines on both sides)."""
     if len(before) != len(after) or not before:
         return None
-    causes = {text_cause(a, b) for a, b in zip(before, after) if a != b}
+    causes = {text_cause(a, b) for a, b in zip(before, after, strict=False) if a != b}
     return causes.pop() if len(causes) == 1 and None not in causes else None
 
 

@@ -45,7 +45,7 @@ def json_diff(doc: str, left: object, right: object, comparison: Comparison, poi
             else:
                 json_diff(doc, left[key], right[key], comparison, child, depth + 1)
     elif depth < _JSON_DEPTH and isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
-        for index, (a, b) in enumerate(zip(left, right)):
+        for index, (a, b) in enumerate(zip(left, right, strict=False)):
             json_diff(doc, a, b, comparison, f"{pointer}/{index}", depth + 1)
     else:
         try:

@@ -23,20 +23,8 @@ from typing import BinaryIO
 
 from sbomgen.errors import ArchiveError
 from sbomgen.limits import Budget
-from sbomgen.verify.compression import (
-    TAR_ERRORS,
-    HashingReader,
-    gzip_header,
-    open_decompressed,
-    sniff,
-)
-from sbomgen.verify.files import (
-    TEXT_LIMIT,
-    clip,
-    describe_bytes,
-    files_equal,
-    sha256_file,
-)
+from sbomgen.verify.compression import TAR_ERRORS, HashingReader, gzip_header, open_decompressed, sniff
+from sbomgen.verify.files import TEXT_LIMIT, clip, describe_bytes, files_equal, sha256_file
 from sbomgen.verify.hints import text_cause
 from sbomgen.verify.model import Cause, Comparison, Difference, Kind
 
@@ -163,7 +151,7 @@ def _order_difference(left: list[Member], right: list[Member], common: set[str],
     rorder = [m.key for m in right if m.key in common]
     if lorder == rorder:
         return None
-    first = next(i for i, (a, b) in enumerate(zip(lorder, rorder)) if a != b)
+    first = next(i for i, (a, b) in enumerate(zip(lorder, rorder, strict=False)) if a != b)
     window = slice(first, first + 3)
     return Difference(
         label or ".", Kind.ORDER, clip(", ".join(lorder[window])), clip(", ".join(rorder[window])),

@@ -25,6 +25,7 @@ from sbomgen.graph import licensing
 from tests.helpers import run_sbomgen
 from tests.hostile.common import assert_one_line_error, make_canary, snapshot
 
+
 def _short(value) -> str | None:
     """Test ids of at most 40 characters (some cases are megabytes)."""
     return repr(value)[:40] if isinstance(value, str) else None

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sbomgen import limits
 from sbomgen.errors import LimitExceededError, SbomgenError
@@ -747,8 +749,6 @@ def test_compressed_archive_is_bounded_and_leaves_no_temp_file(tmp_path, small_l
 
 # -- property-based: no input ends in an unexpected exception ---------------------------------
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 _JSON = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8),
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from sbomgen.errors import DerivationError, InvalidStorePathError, StoreDatabaseError
 from sbomgen.formats.provenance import path_of_uri
-from sbomgen.nix import base32, store as store_module
+from sbomgen.nix import base32
+from sbomgen.nix import store as store_module
 from sbomgen.nix.derivation import check_store_paths, parse_derivation, read_derivation
 from sbomgen.nix.hashes import parse_ca, parse_hash
 from sbomgen.nix.store import NixStore

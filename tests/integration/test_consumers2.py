@@ -21,6 +21,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -419,19 +420,19 @@ def _created(document: bytes) -> str:
 def test_attached_sboms_carry_real_dates_and_the_image_stays_reproducible(nix_store, tmp_path):
     """Item 8: without SOURCE_DATE_EPOCH the attached SBOMs are dated now (like standalone SBOMs); the image itself
     (manifest, config, layers) is byte-identical across runs anyway. With it, everything is pinned."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     env = {k: v for k, v in nix_store.env.items() if k != "SOURCE_DATE_EPOCH"}
     digests, serials = set(), set()
     for name in ("a.oci", "b.oci"):
-        before = datetime.now(timezone.utc).replace(microsecond=0)
+        before = datetime.now(UTC).replace(microsecond=0)
         saved = os.environ.pop("SOURCE_DATE_EPOCH", None)
         try:
             layout = _image(nix_store, tmp_path / name, "--attach-sbom", env=env)
         finally:
             if saved is not None:
                 os.environ["SOURCE_DATE_EPOCH"] = saved
-        after = datetime.now(timezone.utc) + timedelta(seconds=1)
+        after = datetime.now(UTC) + timedelta(seconds=1)
         index = json.loads((layout / "index.json").read_text())
         digests.add(index["manifests"][0]["digest"])
         for manifest in _referrers(layout).values():

@@ -11,10 +11,9 @@ from sbomgen.bulk import bulk, collector_paused
 
 def test_paused_and_restored_even_on_error():
     assert gc.isenabled()
-    with pytest.raises(ValueError):
-        with collector_paused():
-            assert not gc.isenabled()
-            raise ValueError("boom")
+    with pytest.raises(ValueError), collector_paused():
+        assert not gc.isenabled()
+        raise ValueError("boom")
     assert gc.isenabled()
 
 

@@ -27,10 +27,10 @@ def test_license_shapes(tmp_path):
             },
         )
     )
-    assert [l.ref for l in index.lookup("a-1", "a").licenses] == ["MIT"]
-    assert [l.ref for l in index.lookup("b-1", "b").licenses] == ["Apache-2.0", "LicenseRef-Unfree-thing"]
-    assert [l.ref for l in index.lookup("c-1", "c").licenses] == ["LicenseRef-gpl2Plus"]
-    assert [l.ref for l in index.lookup("d-1", "d").licenses] == ["BSD-3-Clause"]
+    assert [lic.ref for lic in index.lookup("a-1", "a").licenses] == ["MIT"]
+    assert [lic.ref for lic in index.lookup("b-1", "b").licenses] == ["Apache-2.0", "LicenseRef-Unfree-thing"]
+    assert [lic.ref for lic in index.lookup("c-1", "c").licenses] == ["LicenseRef-gpl2Plus"]
+    assert [lic.ref for lic in index.lookup("d-1", "d").licenses] == ["BSD-3-Clause"]
 
 
 def test_match_by_exact_name_only_never_pname(tmp_path):
@@ -103,5 +103,5 @@ def test_missing_meta_file(tmp_path):
 def test_bundled_fixture_loads():
     index = load_meta(FIXTURE)
     sqlite = index.lookup("sqlite-3.46.0", "sqlite")
-    assert sqlite is not None and [l.spdx_id for l in sqlite.licenses] == ["blessing"]
+    assert sqlite is not None and [lic.spdx_id for lic in sqlite.licenses] == ["blessing"]
     assert len(index) >= 7

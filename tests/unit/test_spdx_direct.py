@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from sbomgen.graph.meta import apply_meta, load_meta
 from sbomgen.nix.store import NixStore
 
 META = Path(__file__).resolve().parents[2] / "fixtures" / "meta.json"
-CONTEXT = DocumentContext(datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc), uuid.UUID(int=42), True)
+CONTEXT = DocumentContext(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), uuid.UUID(int=42), True)
 
 
 @pytest.mark.nix

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from sbomgen.graph.meta import apply_meta, load_meta
 from sbomgen.nix.store import NixStore
 
 META = Path(__file__).resolve().parents[2] / "fixtures" / "meta.json"
-CONTEXT = DocumentContext(datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc), uuid.UUID(int=42), True)
+CONTEXT = DocumentContext(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), uuid.UUID(int=42), True)
 
 
 def _spdx_tools_errors(document: dict) -> list[str]:
@@ -83,6 +83,6 @@ def test_patterns_are_spdx_tools_own():
 
     from sbomgen.formats import spdx_rules
 
-    assert spdx_rules.URL_PATTERN == uri_validators.url_pattern
-    assert spdx_rules.DOWNLOAD_LOCATION_PATTERN == uri_validators.download_location_pattern
+    assert uri_validators.url_pattern == spdx_rules.URL_PATTERN
+    assert uri_validators.download_location_pattern == spdx_rules.DOWNLOAD_LOCATION_PATTERN
     assert spdx_rules.TYPE_TO_REGEX == external_package_ref_validator.TYPE_TO_REGEX

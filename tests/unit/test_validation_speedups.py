@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import jsonschema
 import pytest
 
 from tests.helpers import schema_errors
-
 
 
 @pytest.mark.parametrize(
@@ -36,16 +37,14 @@ def test_duplicate_components_rejected_by_real_schema():
 
 
 def test_spdx_validation_still_reports_dangling_relationships():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    from spdx_tools.spdx.model import (
-        Actor, ActorType, CreationInfo, Document, Package, Relationship, RelationshipType, SpdxNoAssertion,
-    )
+    from spdx_tools.spdx.model import Actor, ActorType, CreationInfo, Document, Package, Relationship, RelationshipType, SpdxNoAssertion
 
     from sbomgen.formats.spdx import validate_spdx
 
     doc = Document(
-        CreationInfo("SPDX-2.3", "SPDXRef-DOCUMENT", "t", "https://example.org/t", [Actor(ActorType.TOOL, "t")], datetime.now(timezone.utc)),
+        CreationInfo("SPDX-2.3", "SPDXRef-DOCUMENT", "t", "https://example.org/t", [Actor(ActorType.TOOL, "t")], datetime.now(UTC)),
         packages=[Package("SPDXRef-a", "a", SpdxNoAssertion(), files_analyzed=False)],
         relationships=[
             Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, "SPDXRef-a"),
