@@ -174,18 +174,27 @@ def open_output(path: str, mode: int | None = None) -> Iterator[BinaryIO]:
                 raise
             raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
         return
-    directory = os.path.dirname(target.path)
-    tmp = None
+    bits = mode if mode is not None else target.mode if target.mode is not None else 0o666 & ~_umask()
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target.path)}.", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "wb") as handle:
+        with replacing(target.path, bits) as handle:
             yield handle
-        bits = mode if mode is not None else target.mode if target.mode is not None else 0o666 & ~_umask()
-        os.chmod(tmp, bits)
-        os.replace(tmp, target.path)
-        tmp = None
     except OSError as exc:
         raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@contextmanager
+def replacing(path: str, mode: int) -> Iterator[BinaryIO]:
+    """A handle on a temporary file beside ``path`` that is renamed over ``path`` (with
+    permissions ``mode``) only when the block ends without an exception, and removed on every
+    other way out: whatever was at ``path`` is replaced whole or not at all. Raises
+    :class:`OSError`."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        tmp = None
     finally:
         if tmp is not None:
             try:

@@ -649,20 +649,20 @@ def is_image(path: str) -> bool:
     try:
         if kind == "tar":  # random access: headers only, content is seeked over
             with tarfile.open(path, "r:", tarinfo=BoundedTarInfo) as archive:
-                for count, member in enumerate(archive):
-                    if member.name.removeprefix("./") in wanted:
-                        return True
-                    if count > bound.max_members:
-                        return False
-                return False
+                return _names_one_of(archive, wanted, bound.max_members)
         with gzip.open(path, "rb") as raw:
             counted = _Counter(raw, limits.Budget(path), None)  # a gzip bomb stops at max_bytes
             with tarfile.open(fileobj=counted, mode="r|", tarinfo=BoundedTarInfo) as archive:  # type: ignore[call-overload]
-                for count, member in enumerate(archive):
-                    if member.name.removeprefix("./") in wanted:
-                        return True
-                    if count > bound.max_members:
-                        return False
-                return False
+                return _names_one_of(archive, wanted, bound.max_members)
     except (tarfile.TarError, *STREAM_ERRORS):
         return False
+
+
+def _names_one_of(archive: tarfile.TarFile, wanted: tuple[str, ...], max_members: int) -> bool:
+    """Whether one of the first ``max_members`` members of ``archive`` is named in ``wanted``."""
+    for count, member in enumerate(archive):
+        if member.name.removeprefix("./") in wanted:
+            return True
+        if count > max_members:
+            return False
+    return False

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sbomgen.errors import OutputFormatError, OutputWriteError
+from sbomgen.fsutil import replacing
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -541,19 +542,8 @@ def _fill_layout_dir(image: BuiltImage, output: str, target: str, old_blobs: lis
 
 def _copy_in(source: str, final: str, umask: int) -> None:
     """Copy ``source`` to ``final`` through a temporary file beside it and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=os.path.dirname(final))
-    try:
-        with os.fdopen(fd, "wb") as handle, open(source, "rb") as src:
-            shutil.copyfileobj(src, handle, 1 << 20)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, final)
-        tmp = None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    with replacing(final, 0o666 & ~umask) as handle, open(source, "rb") as src:
+        shutil.copyfileobj(src, handle, 1 << 20)
 
 
 def _write_docker_archive(tar: tarfile.TarFile, image: BuiltImage, spec: ImageConfig, mtime: int) -> None:
